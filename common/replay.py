@@ -1,0 +1,250 @@
+"""The part both prioritized replays share: item keys, the priority tree, the lock, weights, save/load.
+
+`TransitionReplay` (Ape-X, `common/replay_transition.py`) and `SequenceReplay` (R2D2,
+`common/replay_sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
+item storage. Every item gets a *key*: its insert number (0, 1, 2, ...), stored per slot
+(`slot = key % capacity`, -1 when empty or evicted). Priority updates carry keys, so an update for an
+item overwritten since it was sampled sees a different key in its slot and is dropped instead of
+clobbering the new item's priority.
+
+Concurrency: one `multiprocessing` lock (spawn context) guards every write *and* every sample. The
+learner picks slots, computes weights and gathers the batch's data while holding the lock, so no writer
+can touch an item between its selection and its copy: a batch is never torn (half old, half new item).
+The cost is that writers wait for one gather (about a millisecond for 512 Atari stacks).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from common.shm import ShmHandle, SharedArrays
+from common.sumtree import SumTree, tree_specs
+
+SENTINEL_FLOAT = -42.42
+"""Fill of float item buffers (rewards, discounts, recurrent state) before any write."""
+SENTINEL_INT = -1
+"""Fill of integer item buffers (actions, keys, frame references) before any write."""
+SENTINEL_BYTE = 0xA5
+"""Fill of uint8 observation buffers before any write."""
+
+# Slots of the shared int64 `counters` array.
+ITEMS_INSERTED = 0
+TAIL_KEY = 1  # keys below this were evicted early (frames reused); see PriorityRing.evict_before
+FRAMES_INSERTED = 2
+NUM_COUNTERS = 3
+
+
+def sentinel_for(dtype: np.dtype | str | type) -> float | int:
+    """The sentinel a new buffer of `dtype` is filled with."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return SENTINEL_BYTE
+    if np.issubdtype(dtype, np.floating):
+        return SENTINEL_FLOAT
+    if dtype == np.bool_:
+        return False
+    return SENTINEL_INT
+
+
+def ring_specs(capacity: int) -> list[tuple[str, tuple[int, ...], Any]]:
+    """Shared arrays of a PriorityRing: keys, counters, running max priority and the trees."""
+    return [
+        ("key", (capacity,), np.int64),
+        ("counters", (NUM_COUNTERS,), np.int64),
+        ("max_priority", (1,), np.float64),
+        *tree_specs(capacity),
+    ]
+
+
+def ring_fill() -> dict[str, float | int]:
+    """Initial values of the ring's arrays (keys empty, trees empty, max priority 1)."""
+    return {"key": -1, "counters": 0, "max_priority": 1.0, "sum_nodes": 0.0, "min_nodes": np.inf}
+
+
+@dataclass(frozen=True)
+class ReplayHandle:
+    """Picklable (while spawning) handle of a replay: its config, segment and lock."""
+
+    config: Any
+    shm: ShmHandle
+    lock: Any
+
+
+class PriorityRing:
+    """Keys, priorities^alpha in a SumTree, and the FIFO cursor of `capacity` slots.
+
+    All methods except `update_priorities` expect the caller to hold `lock`.
+    """
+
+    def __init__(self, arrays: SharedArrays, capacity: int, alpha: float, lock: Any) -> None:
+        self.capacity = capacity
+        self.alpha = alpha
+        self.lock = lock
+        self.key = arrays["key"]
+        self.counters = arrays["counters"]
+        self.max_priority = arrays["max_priority"]
+        self.tree = SumTree(capacity, arrays["sum_nodes"], arrays["min_nodes"])
+
+    def size(self) -> int:
+        """Number of live items."""
+        inserted = int(self.counters[ITEMS_INSERTED])
+        return inserted - max(int(self.counters[TAIL_KEY]), inserted - self.capacity, 0)
+
+    def claim(self, num_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and slots for `num_items` new items: (slots [M] int64, keys [M] int64)."""
+        if num_items > self.capacity:
+            raise ValueError(f"a block of {num_items} items exceeds capacity {self.capacity}")
+        first = int(self.counters[ITEMS_INSERTED])
+        keys = np.arange(first, first + num_items, dtype=np.int64)
+        self.counters[ITEMS_INSERTED] = first + num_items
+        return keys % self.capacity, keys
+
+    def publish(self, slots: np.ndarray, keys: np.ndarray, priorities: np.ndarray | None) -> None:
+        """Make written items sampleable; priorities None means the running max priority."""
+        if priorities is None:
+            priorities = np.full(len(slots), self.max_priority[0])
+        priorities = _checked_priorities(priorities, len(slots))
+        if priorities.size:
+            self.max_priority[0] = max(self.max_priority[0], float(priorities.max()))
+        self.key[slots] = keys
+        self.tree.update(slots, priorities ** self.alpha)
+
+    def evict_before(self, tail_key: int) -> None:
+        """Evict every live item with key < tail_key (FIFO order is kept: only the oldest go)."""
+        old_tail = max(int(self.counters[TAIL_KEY]), int(self.counters[ITEMS_INSERTED]) - self.capacity, 0)
+        if tail_key <= old_tail:
+            return
+        keys = np.arange(old_tail, tail_key, dtype=np.int64)
+        slots = keys % self.capacity
+        live = self.key[slots] == keys
+        self.key[slots[live]] = -1
+        self.tree.update(slots[live], np.zeros(int(live.sum())))
+        self.counters[TAIL_KEY] = tail_key
+
+    def sample(
+        self, batch_size: int, beta: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stratified sample by priority^alpha: (slots [B], keys [B], weights [B] float32).
+
+        weight_i = (N * P(i))^-beta / max_j (N * P(j))^-beta = (p_i / p_min)^-beta with p = priority^alpha,
+        P(i) = p_i / sum_j p_j and p_min the smallest live p (Schaul et al. 2016, section 3.4).
+        """
+        if self.size() == 0:
+            raise ValueError("cannot sample an empty replay")
+        slots, values = self.tree.sample(batch_size, rng)
+        weights = (values / self.tree.min_priority) ** (-beta)
+        return slots, self.key[slots].copy(), weights.astype(np.float32)
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
+        """Set priorities of sampled items (takes the lock); items overwritten since are skipped.
+
+        keys: [B] int64 from a batch; priorities: [B] > 0 (a repeated key: the last value wins).
+        Returns the number of priorities applied.
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        priorities = _checked_priorities(priorities, len(keys))
+        slots = keys % self.capacity
+        with self.lock:
+            live = self.key[slots] == keys
+            applied = priorities[live]
+            self.tree.update(slots[live], applied ** self.alpha)
+            if applied.size:
+                self.max_priority[0] = max(self.max_priority[0], float(applied.max()))
+        return int(live.sum())
+
+
+def _checked_priorities(priorities: np.ndarray, count: int) -> np.ndarray:
+    priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+    if priorities.shape != (count,):
+        raise ValueError(f"expected {count} priorities, got shape {priorities.shape}")
+    if not np.all(np.isfinite(priorities)) or np.any(priorities < 0):
+        raise ValueError("priorities must be finite and >= 0")
+    return priorities
+
+
+FORMAT_VERSION = 1
+
+
+def save_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
+    """Write every shared array and the config to `path` (.npz). The caller holds the lock."""
+    with open(path, "wb") as f:
+        np.savez(f, __config__=np.array(config_json), __version__=np.array(FORMAT_VERSION), **arrays.arrays)
+
+
+def load_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
+    """Fill the shared arrays from a `save_arrays` file made with an equal config. The caller holds the lock.
+
+    Raises ValueError when the file is corrupt, truncated, of another format or config, or its arrays
+    differ in shape or dtype; the replay is left untouched in that case.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            version = int(data["__version__"])
+            saved_config = json.loads(str(data["__config__"]))
+            loaded = {name: data[name] for name in arrays.arrays}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable replay file ({type(err).__name__}: {err})") from err
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
+    if saved_config != json.loads(config_json):
+        raise ValueError(f"{path}: saved with config {saved_config}, this replay has {config_json}")
+    for name, value in loaded.items():
+        target = arrays[name]
+        if value.shape != target.shape or value.dtype != target.dtype:
+            raise ValueError(f"{path}: array {name} is {value.dtype}{value.shape}, expected {target.dtype}{target.shape}")
+    for name, value in loaded.items():
+        arrays[name][...] = value
+
+
+class ReplayStorage:
+    """A replay's shared arrays, its PriorityRing and lock: create (owner) or attach (child), save, close."""
+
+    def __init__(self, config: Any, arrays: SharedArrays, lock: Any) -> None:
+        self.config = config
+        self.arrays = arrays
+        self.lock = lock
+        self.ring = PriorityRing(arrays, config.capacity, config.alpha, lock)
+
+    @classmethod
+    def create(
+        cls, config: Any, specs: Sequence[tuple[str, tuple[int, ...], Any]], fill: dict[str, float | int]
+    ) -> "ReplayStorage":
+        """Allocate `specs` plus the ring's arrays, filled per `fill` (sentinels) and `ring_fill()`."""
+        arrays = SharedArrays.create([*ring_specs(config.capacity), *specs], {**fill, **ring_fill()})
+        return cls(config, arrays, mp.get_context("spawn").Lock())
+
+    @classmethod
+    def attach(cls, handle: ReplayHandle) -> "ReplayStorage":
+        """Attach to an owner's replay from a spawned child."""
+        return cls(handle.config, SharedArrays.attach(handle.shm), handle.lock)
+
+    @property
+    def handle(self) -> ReplayHandle:
+        """Pass this to `spawn`ed processes (as a Process argument: the lock pickles only then)."""
+        return ReplayHandle(self.config, self.arrays.handle, self.lock)
+
+    def _config_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self.config), sort_keys=True)
+
+    def save(self, path: str) -> None:
+        """Contents, priorities and cursor to `path` (.npz); writers wait while it is written."""
+        with self.lock:
+            save_arrays(path, self.arrays, self._config_json())
+
+    def load(self, path: str) -> None:
+        """Replace contents, priorities and cursor with a `save` made by a replay of equal config."""
+        with self.lock:
+            load_arrays(path, self.arrays, self._config_json())
+
+    def close(self) -> None:
+        """Owner: unmap and unlink the segment; child: unmap only. The replay is unusable after."""
+        self.ring = None
+        self.arrays.close()
