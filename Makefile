@@ -1,0 +1,31 @@
+# Every target creates .venv on first use. torch goes in first: an already importable torch (a GPU
+# build, say) is kept through --system-site-packages; otherwise the pinned CPU wheel is installed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: train test bench clean
+
+$(STAMP): setup.py
+	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
+		$(PYTHON) -m venv --system-site-packages $(VENV); \
+	else \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m a3c.train
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,bench]" || echo "optional bench extras unavailable; comparisons that need them are skipped"
+	$(PY) -m benchmarks.thread_scaling --quick
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,95 @@
+"""Targets and losses of the asynchronous methods (Mnih et al. 2016, Algorithms S1-S3).
+
+Time is the leading dimension T of one worker's window of consecutive steps. `discount_t` is
+gamma * (1 - terminated_t): zero where step t ended the episode, so nothing is bootstrapped across it.
+The windows are summed, not averaged, as the paper accumulates gradients over the steps of a window.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FINAL_EPSILONS = (0.1, 0.01, 0.5)
+FINAL_EPSILON_PROBS = (0.4, 0.3, 0.3)
+
+
+def nstep_returns(r_t: torch.Tensor, discount_t: torch.Tensor, bootstrap: torch.Tensor) -> torch.Tensor:
+    """G_t = r_t + discount_t * G_{t+1}, with G_T = bootstrap.
+
+    r_t, discount_t: [T] float32; bootstrap: [] float32 (V(s_T) or max_a Q_target(s_T, a)).
+    Returns G: [T].
+    """
+    returns = torch.empty_like(r_t)
+    g = bootstrap
+    for t in range(r_t.shape[0] - 1, -1, -1):
+        g = r_t[t] + discount_t[t] * g
+        returns[t] = g
+    return returns
+
+
+class A3CLoss(NamedTuple):
+    total: torch.Tensor
+    policy: torch.Tensor
+    value: torch.Tensor
+    entropy: torch.Tensor
+
+
+def a3c_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
+             entropy_coef: float, value_coef: float) -> A3CLoss:
+    """Actor-critic loss of Algorithm S3 with the entropy bonus of section 4.
+
+    logits: [T, A]; values: [T]; actions: [T] int64; returns: [T] (n-step G_t).
+    policy = -sum_t log pi(a_t|s_t) * (G_t - V(s_t))   (advantage held constant)
+    value  = sum_t 0.5 * (G_t - V(s_t))^2
+    entropy = sum_t H(pi(.|s_t))
+    total = policy + value_coef * value - entropy_coef * entropy
+    """
+    log_probs = F.log_softmax(logits, dim=-1)  # [T, A]
+    log_pi_a = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)  # [T]
+    advantages = returns - values
+    policy = -(log_pi_a * advantages.detach()).sum()
+    value = 0.5 * advantages.pow(2).sum()
+    entropy = -(log_probs.exp() * log_probs).sum()
+    return A3CLoss(policy + value_coef * value - entropy_coef * entropy, policy, value, entropy)
+
+
+def q_learning_targets(r_t: torch.Tensor, discount_t: torch.Tensor, q_target_t: torch.Tensor) -> torch.Tensor:
+    """1-step Q-learning: y = r_t + discount_t * max_a Q_target(s_{t+1}, a).
+
+    r_t, discount_t: [T]; q_target_t: [T, A] target-network values at s_{t+1}. Returns [T].
+    """
+    return r_t + discount_t * q_target_t.max(dim=1).values
+
+
+def sarsa_targets(r_t: torch.Tensor, discount_t: torch.Tensor, q_target_t: torch.Tensor,
+                  a_t: torch.Tensor) -> torch.Tensor:
+    """1-step SARSA: y = r_t + discount_t * Q_target(s_{t+1}, a_{t+1}), a_{t+1} the action taken next.
+
+    a_t: [T] int64, the actions taken at s_{t+1}. Returns [T].
+    """
+    return r_t + discount_t * q_target_t.gather(1, a_t.unsqueeze(1)).squeeze(1)
+
+
+def q_loss(q_tm1: torch.Tensor, a_tm1: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """sum_t 0.5 * (y_t - Q(s_t, a_t))^2, targets held constant. q_tm1: [T, A]; a_tm1, targets: [T]."""
+    q_a = q_tm1.gather(1, a_tm1.unsqueeze(1)).squeeze(1)
+    return 0.5 * (targets.detach() - q_a).pow(2).sum()
+
+
+def epsilon(frames: int, final_epsilon: float, anneal_frames: int) -> float:
+    """Linear anneal from 1 to final_epsilon over the first anneal_frames frames, then constant."""
+    fraction = min(1.0, frames / anneal_frames)
+    return 1.0 + (final_epsilon - 1.0) * fraction
+
+
+def sample_final_epsilon(rng: np.random.Generator) -> float:
+    """A worker's final epsilon: 0.1, 0.01 or 0.5 with probabilities 0.4, 0.3, 0.3 (section 8)."""
+    return float(rng.choice(FINAL_EPSILONS, p=FINAL_EPSILON_PROBS))
+
+
+def annealed_lr(initial_lr: float, steps: int, total_steps: int) -> float:
+    """Learning rate annealed linearly from initial_lr to 0 at total_steps."""
+    return initial_lr * max(0.0, 1.0 - steps / total_steps)

@@ -1,0 +1,75 @@
+"""Networks of the asynchronous methods: an actor-critic (optionally with an LSTM) and a Q-network."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from a3c.config import Config
+from common.networks import make_torso
+
+State = tuple[torch.Tensor, torch.Tensor] | None
+
+
+class ActorCritic(nn.Module):
+    """Torso -> [LSTM] -> policy logits and state value (A3C, Mnih et al. 2016 section 8)."""
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int = 0):
+        super().__init__()
+        self.torso = make_torso(obs_shape, hidden_size)
+        self.lstm = nn.LSTMCell(self.torso.out_dim, lstm_size) if lstm_size else None
+        features = lstm_size or self.torso.out_dim
+        self.policy = nn.Linear(features, num_actions)
+        self.value = nn.Linear(features, 1)
+
+    def initial_state(self, batch: int = 1) -> State:
+        if self.lstm is None:
+            return None
+        zeros = torch.zeros(batch, self.lstm.hidden_size)
+        return zeros, zeros.clone()
+
+    def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """obs: [T, *obs_shape] -> logits [T, A], values [T], final state.
+
+        With an LSTM the T rows are consecutive steps of one episode, unrolled from `state`.
+        """
+        x = self.torso(obs)  # [T, F]
+        if self.lstm is not None:
+            h, c = state if state is not None else self.initial_state()
+            rows = []
+            for x_t in x.split(1):
+                h, c = self.lstm(x_t, (h, c))
+                rows.append(h)
+            x, state = torch.cat(rows), (h, c)
+        return self.policy(x), self.value(x).squeeze(-1), state
+
+    def greedy_action(self, obs: torch.Tensor, state: State) -> tuple[int, State]:
+        logits, _, state = self(obs.unsqueeze(0), state)
+        return int(logits.argmax(-1)), state
+
+
+class QNetwork(nn.Module):
+    """Torso -> linear Q-values, for async 1-step Q, 1-step SARSA and n-step Q."""
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int):
+        super().__init__()
+        self.torso = make_torso(obs_shape, hidden_size)
+        self.q = nn.Linear(self.torso.out_dim, num_actions)
+
+    def initial_state(self, batch: int = 1) -> State:
+        return None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs: [B, *obs_shape] -> q: [B, A]."""
+        return self.q(self.torso(obs))
+
+    def greedy_action(self, obs: torch.Tensor, state: State) -> tuple[int, State]:
+        return int(self(obs.unsqueeze(0)).argmax(-1)), None
+
+
+def make_model(cfg: Config, obs_shape: Sequence[int], num_actions: int) -> nn.Module:
+    if cfg.is_policy_method:
+        lstm_size = cfg.lstm_size if cfg.algo == "a3c-lstm" else 0
+        return ActorCritic(obs_shape, num_actions, cfg.hidden_size, lstm_size)
+    return QNetwork(obs_shape, num_actions, cfg.hidden_size)

@@ -1,0 +1,183 @@
+"""One asynchronous actor-learner (Mnih et al. 2016, Algorithms S1-S3).
+
+Each worker keeps a local copy of the shared model, refreshed from it before every window of at most
+t_max steps. It acts with the copy, computes the window's gradients on it, and applies them to the
+shared parameters with the shared RMSProp, with no lock (Hogwild). Windows end early at an episode's
+end, so a window never spans two episodes and an LSTM state never crosses an episode boundary.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a3c import loss as L
+from a3c.config import Config
+from a3c.optim import SharedRMSprop
+from common.counters import RunCounters
+from common.envs import episode_return, make_env
+
+
+class Window(NamedTuple):
+    """Up to t_max consecutive steps of one episode."""
+    obs: torch.Tensor        # [T+1, *obs_shape]: s_0 .. s_T (s_T is the observation after the last step)
+    actions: torch.Tensor    # [T] int64
+    next_actions: torch.Tensor  # [T] int64: the action chosen at s_{t+1} (SARSA), -1 where none was
+    rewards: torch.Tensor    # [T] float32
+    discounts: torch.Tensor  # [T] float32: gamma * (1 - terminated)
+    ended: bool              # the episode ended (terminated or truncated) at the last step
+
+
+class SharedParts(NamedTuple):
+    """Objects owned by train.main and shared with every worker."""
+    model: nn.Module
+    target: nn.Module | None
+    target_epoch: torch.Tensor  # [1] int64: target refreshes done so far
+    optimizer: SharedRMSprop
+    counters: RunCounters
+
+
+class Actor:
+    """Steps one env, carrying its observation, recurrent state and pending action across windows."""
+
+    def __init__(self, cfg: Config, rank: int, seed: int, policy: Callable):
+        self.cfg, self.rank, self.policy = cfg, rank, policy
+        self.env = make_env(cfg.env_id, seed, training=True, sticky_actions=cfg.sticky_actions)
+        obs, _ = self.env.reset(seed=seed)
+        self.obs = torch.as_tensor(obs)
+        self.pending_action: int | None = None
+        self.state = None
+
+    def collect(self, model: nn.Module, counters: RunCounters) -> Window:
+        obs, actions, next_actions, rewards, discounts = [self.obs], [], [], [], []
+        ended = False
+        start_state = self.state
+        for _ in range(self.cfg.t_max):
+            action = self.pending_action if self.pending_action is not None else self.policy(model, self)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            finished = episode_return(info)
+            if finished is not None:
+                counters.add_episode(self.rank, finished)
+            self.obs = torch.as_tensor(next_obs)
+            self.pending_action = None
+            ended = terminated or truncated
+            if self.cfg.algo == "sarsa1":  # SARSA commits to its next action now: a_{t+1} is in the target
+                self.pending_action = self.policy(model, self)
+            obs.append(self.obs)
+            actions.append(action)
+            next_actions.append(-1 if self.pending_action is None else self.pending_action)
+            rewards.append(float(reward))
+            discounts.append(0.0 if terminated else self.cfg.gamma)
+            if ended:
+                break
+        window = Window(torch.stack(obs), torch.tensor(actions), torch.tensor(next_actions),
+                        torch.tensor(rewards, dtype=torch.float32), torch.tensor(discounts, dtype=torch.float32),
+                        ended)
+        self.start_state = start_state
+        counters.steps[self.rank] += len(actions)
+        return window
+
+    def reset_if_ended(self, window: Window, model: nn.Module) -> None:
+        if window.ended:
+            obs, _ = self.env.reset()
+            self.obs = torch.as_tensor(obs)
+            self.pending_action = None
+            self.state = model.initial_state()
+
+
+def sample_policy_action(model: nn.Module, actor: Actor) -> int:
+    """A3C: a ~ pi(.|s), advancing the actor's recurrent state."""
+    with torch.no_grad():
+        logits, _, actor.state = model(actor.obs.unsqueeze(0), actor.state)
+    return int(torch.multinomial(F.softmax(logits, -1), 1))
+
+
+def make_epsilon_greedy(cfg: Config, counters: RunCounters, final_epsilon: float,
+                        rng: np.random.Generator) -> Callable[[nn.Module, Actor], int]:
+    """epsilon-greedy on Q, epsilon annealed on the frames of all workers together."""
+
+    def act(model: nn.Module, actor: Actor) -> int:
+        frames = counters.total_steps() * cfg.frames_per_step
+        if rng.random() < L.epsilon(frames, final_epsilon, cfg.eps_anneal_frames):
+            return int(rng.integers(actor.env.action_space.n))
+        with torch.no_grad():
+            return int(model(actor.obs.unsqueeze(0)).argmax(-1))
+
+    return act
+
+
+def a3c_window_loss(cfg: Config, model: nn.Module, window: Window, start_state) -> torch.Tensor:
+    logits, values, state = model(window.obs[:-1], start_state)
+    with torch.no_grad():
+        if window.discounts[-1] == 0.0:
+            bootstrap = torch.zeros(())
+        else:
+            bootstrap = model(window.obs[-1:], state)[1][0]
+    returns = L.nstep_returns(window.rewards, window.discounts, bootstrap)
+    return L.a3c_loss(logits, values, window.actions, returns, cfg.entropy_coef, cfg.value_coef).total
+
+
+def q_window_loss(cfg: Config, model: nn.Module, target: nn.Module, window: Window) -> torch.Tensor:
+    with torch.no_grad():
+        q_target_t = target(window.obs[1:])  # [T, A] at s_1 .. s_T
+        if cfg.algo == "q1":
+            targets = L.q_learning_targets(window.rewards, window.discounts, q_target_t)
+        elif cfg.algo == "sarsa1":
+            next_actions = window.next_actions.clamp(min=0)  # -1 only where discount is 0 or unused
+            targets = L.sarsa_targets(window.rewards, window.discounts, q_target_t, next_actions)
+        else:
+            targets = L.nstep_returns(window.rewards, window.discounts, q_target_t[-1].max())
+    return L.q_loss(model(window.obs[:-1]), window.actions, targets)
+
+
+def apply_gradients(cfg: Config, model: nn.Module, shared: SharedParts, loss: torch.Tensor) -> None:
+    """Backpropagates on the local copy and steps the shared parameters with the shared RMSProp."""
+    model.zero_grad(set_to_none=False)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    for shared_param, param in zip(shared.model.parameters(), model.parameters()):
+        shared_param.grad = param.grad
+    shared.optimizer.set_lr(L.annealed_lr(cfg.lr, shared.counters.total_steps(), cfg.total_steps))
+    shared.optimizer.step()
+
+
+def maybe_refresh_target(cfg: Config, shared: SharedParts) -> None:
+    """Copies the shared model into the shared target every target_update_frames global frames.
+
+    Two workers may both see the boundary and both copy: harmless, the copy is idempotent.
+    """
+    epoch = shared.counters.total_steps() * cfg.frames_per_step // cfg.target_update_frames
+    if epoch > int(shared.target_epoch[0]):
+        shared.target_epoch[0] = epoch
+        shared.target.load_state_dict(shared.model.state_dict())
+
+
+def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callable[[], bool]) -> None:
+    """Worker process body; `rank` picks its seed, and a restarted worker gets a fresh one."""
+    seed = cfg.seed + 1000 * (rank + 1) + int(shared.counters.steps[rank])
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = copy.deepcopy(shared.model)
+    if cfg.is_policy_method:
+        policy = sample_policy_action
+    else:
+        policy = make_epsilon_greedy(cfg, shared.counters, L.sample_final_epsilon(rng), rng)
+    actor = Actor(cfg, rank, seed, policy)
+    actor.state = model.initial_state()
+    while not should_stop():
+        model.load_state_dict(shared.model.state_dict())
+        window = actor.collect(model, shared.counters)
+        if cfg.is_policy_method:
+            loss = a3c_window_loss(cfg, model, window, actor.start_state)
+        else:
+            loss = q_window_loss(cfg, model, shared.target, window)
+        apply_gradients(cfg, model, shared, loss)
+        shared.counters.updates[rank] += 1
+        if not cfg.is_policy_method:
+            maybe_refresh_target(cfg, shared)
+        actor.reset_if_ended(window, model)
+    actor.env.close()

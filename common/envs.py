@@ -1,0 +1,131 @@
+"""Environment construction: the DQN Atari protocol for ALE ids, plain float vectors for the rest.
+
+ALE ids get (Mnih et al. 2015; Machado et al. 2018 for sticky actions), built from gymnasium's own
+wrappers where they exist:
+  up to 30 no-op starts, action repeat 4 with a max over the last two frames, 84x84 grayscale
+  (AtariPreprocessing), FIRE on reset where the game needs it, loss of life as terminal and reward
+  clipping for training only, a 4-frame stack (FrameStackObservation), a 108,000-frame cap
+  (ALE's max_num_frames_per_episode), sticky actions off unless asked for.
+Logged returns are the raw game score of full games: RecordEpisodeStatistics sits below the
+life-loss and clipping wrappers, so `info["episode"]["r"]` appears only at a real game over.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import (AtariPreprocessing, ClipReward, FlattenObservation,
+                                FrameStackObservation, RecordEpisodeStatistics, TransformObservation)
+
+from common.cli import UsageError
+
+ATARI_FRAMES_PER_EPISODE = 108_000
+ATARI_FRAME_SKIP = 4
+ATARI_STACK = 4
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/")
+
+
+def frames_per_step(env_id: str) -> int:
+    """Emulator frames per agent step: the unit of the 'frames' counters."""
+    return ATARI_FRAME_SKIP if is_atari(env_id) else 1
+
+
+class EpisodicLife(gym.Wrapper):
+    """Loss of a life is terminal for the learner; the game itself runs on until game over.
+
+    `reset` after a life loss only takes a no-op step, so the agent sees each life as an episode
+    while the emulator (and the episode statistics below this wrapper) see whole games.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._lives = 0
+        self._game_over = True
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()
+        if 0 < lives < self._lives:
+            terminated = True
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if self._game_over:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        self._lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """Presses FIRE after every reset, for games that stand still until it is pressed."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        for action in (1, 2):
+            obs, _, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+
+def _needs_fire(env: gym.Env) -> bool:
+    meanings = env.unwrapped.get_action_meanings()
+    return len(meanings) >= 3 and meanings[1] == "FIRE"
+
+
+def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
+    import ale_py  # registers the ALE ids with gymnasium
+
+    gym.register_envs(ale_py)
+    env = gym.make(env_id, frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
+                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE)
+    env = AtariPreprocessing(env, noop_max=30, frame_skip=ATARI_FRAME_SKIP, screen_size=84,
+                             terminal_on_life_loss=False, grayscale_obs=True)
+    env = RecordEpisodeStatistics(env)
+    if training:
+        env = EpisodicLife(env)
+    if _needs_fire(env):
+        env = FireReset(env)
+    if training:
+        env = ClipReward(env, -1.0, 1.0)
+    return FrameStackObservation(env, ATARI_STACK)
+
+
+def _make_vector(env_id: str) -> gym.Env:
+    env = gym.make(env_id)
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        env = FlattenObservation(env)
+    space = env.observation_space
+    env = TransformObservation(env, lambda o: np.asarray(o, dtype=np.float32).reshape(-1),
+                               gym.spaces.Box(-np.inf, np.inf, (int(np.prod(space.shape)),), np.float32))
+    return RecordEpisodeStatistics(env)
+
+
+def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False) -> gym.Env:
+    """Builds env_id with the protocol above; raises UsageError for ids we cannot run.
+
+    The action space is seeded here; the caller seeds the env with its first `reset(seed=seed)`.
+    """
+    try:
+        env = _make_atari(env_id, training, sticky_actions) if is_atari(env_id) else _make_vector(env_id)
+    except gym.error.Error as err:
+        raise UsageError(f"unknown or unusable env id {env_id!r} ({err})") from None
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        env.close()
+        raise UsageError(f"env {env_id!r} has action space {env.action_space}; asyncrl needs a discrete one")
+    env.action_space.seed(seed)
+    return env
+
+
+def episode_return(info: dict) -> float | None:
+    """The raw return of a game that just ended, or None."""
+    episode = info.get("episode")
+    return None if episode is None else float(np.asarray(episode["r"]))

@@ -1,0 +1,48 @@
+"""Network parts shared by the algorithm families: observation torsos."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class AtariTorso(nn.Module):
+    """Mnih et al. 2016 (A3C) torso: 16 8x8/4, 32 4x4/2, 256 fully connected, ReLUs.
+
+    obs: [B, 4, 84, 84] uint8 -> [B, 256] float32.
+    """
+
+    def __init__(self, in_channels: int = 4, hidden: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(16, 32, 4, stride=2), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * 9 * 9, hidden), nn.ReLU(),
+        )
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float() / 255.0)
+
+
+class MlpTorso(nn.Module):
+    """Two ReLU layers for vector observations. obs: [B, D] float32 -> [B, hidden]."""
+
+    def __init__(self, obs_dim: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+def make_torso(obs_shape: Sequence[int], hidden: int) -> nn.Module:
+    """AtariTorso for stacked frames [C, 84, 84], MlpTorso for flat vectors [D]."""
+    if len(obs_shape) == 3:
+        return AtariTorso(obs_shape[0], hidden)
+    if len(obs_shape) == 1:
+        return MlpTorso(obs_shape[0], hidden)
+    raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")

@@ -1,0 +1,132 @@
+"""Process supervision shared by every family: start, watch, restart and stop child processes.
+
+The train process owns one Supervisor, and through it every child. Children are started with the
+`spawn` context and with SIGINT ignored (inherited across exec, so a Ctrl-C that reaches the whole
+process group during a child's start-up cannot kill it half-way); they run one torch thread and
+leave when the shared stop event is set or their parent is gone. Shutdown sets the event, joins with
+a timeout, and only then terminates (and finally kills) stragglers.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.multiprocessing as mp
+
+CTX = mp.get_context("spawn")
+# A child that dies this soon after its start, this many times in a row, is a bug, not bad luck.
+QUICK_DEATH_SECONDS = 10.0
+MAX_QUICK_DEATHS = 3
+
+
+class StopSignal:
+    """What a child polls to know it should leave: the stop event, or its parent's death."""
+
+    def __init__(self, event: Any):
+        self.event = event
+        self.parent_pid = os.getppid()
+
+    def __call__(self) -> bool:
+        return self.event.is_set() or os.getppid() != self.parent_pid
+
+
+def _child_main(target: Callable[..., None], args: tuple, stop_event: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(1)
+    target(*args, StopSignal(stop_event))
+
+
+@dataclass
+class _Child:
+    name: str
+    target: Callable[..., None]
+    args: tuple
+    process: Any = None
+    started: float = 0.0
+    restarts: int = 0
+    quick_deaths: int = 0
+    log: list = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, log: Callable[[str], None] = print):
+        self.stop_event = CTX.Event()
+        self.children: list[_Child] = []
+        self.log = log
+
+    def start(self, name: str, target: Callable[..., None], args: tuple) -> None:
+        """Starts `target(*args, should_stop)` in a new process; `target` must be a top-level function."""
+        child = _Child(name, target, args)
+        self.children.append(child)
+        self._launch(child)
+
+    def _launch(self, child: _Child) -> None:
+        child.process = CTX.Process(target=_child_main, args=(child.target, child.args, self.stop_event),
+                                    name=child.name, daemon=True)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            child.process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        child.started = time.monotonic()
+
+    def restart_dead(self) -> int:
+        """Restarts every child that died while the run goes on; returns how many were restarted."""
+        if self.stop_event.is_set():
+            return 0
+        restarted = 0
+        for child in self.children:
+            if child.process.is_alive():
+                continue
+            code = child.process.exitcode
+            lived = time.monotonic() - child.started
+            child.quick_deaths = child.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+            if child.quick_deaths >= MAX_QUICK_DEATHS:
+                raise RuntimeError(f"{child.name} died {MAX_QUICK_DEATHS} times within {QUICK_DEATH_SECONDS:.0f} s "
+                                   f"of starting (last exit code {code}); see its error above")
+            child.restarts += 1
+            self.log(f"{child.name} (pid {child.process.pid}) died with exit code {code} "
+                     f"after {lived:.1f} s; restarting it (restart {child.restarts})")
+            child.process.close()
+            self._launch(child)
+            restarted += 1
+        return restarted
+
+    @property
+    def restarts(self) -> int:
+        return sum(child.restarts for child in self.children)
+
+    def shutdown(self, timeout_seconds: float = 5.0) -> None:
+        """Stops every child: event, join with a deadline, terminate, then kill what is left."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout_seconds
+        for child in self.children:
+            child.process.join(max(0.0, deadline - time.monotonic()))
+        for child in self.children:
+            if child.process.is_alive():
+                self.log(f"{child.name} did not stop in {timeout_seconds:.0f} s; terminating it")
+                child.process.terminate()
+                child.process.join(2.0)
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(2.0)
+
+
+def interrupt_on_sigterm() -> Callable[[], None]:
+    """Makes SIGTERM behave like Ctrl-C in the train process; returns a function that undoes it."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def eprint(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
