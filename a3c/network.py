@@ -13,11 +13,17 @@ State = tuple[torch.Tensor, torch.Tensor] | None
 
 
 class ActorCritic(nn.Module):
-    """Torso -> [LSTM] -> policy logits and state value (A3C, Mnih et al. 2016 section 8)."""
+    """Torso -> [LSTM] -> policy logits and state value (A3C, Mnih et al. 2016 section 8).
 
-    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int = 0):
+    With `separate_value`, the value has a torso of its own (used for small vector tasks, where
+    the value loss's large gradients otherwise swamp the policy's features in a shared torso).
+    """
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int = 0,
+                 separate_value: bool = False):
         super().__init__()
         self.torso = make_torso(obs_shape, hidden_size)
+        self.value_torso = make_torso(obs_shape, hidden_size) if separate_value and not lstm_size else None
         self.lstm = nn.LSTMCell(self.torso.out_dim, lstm_size) if lstm_size else None
         features = lstm_size or self.torso.out_dim
         self.policy = nn.Linear(features, num_actions)
@@ -35,6 +41,8 @@ class ActorCritic(nn.Module):
         With an LSTM the T rows are consecutive steps of one episode, unrolled from `state`.
         """
         x = self.torso(obs)  # [T, F]
+        if self.value_torso is not None:
+            return self.policy(x), self.value(self.value_torso(obs)).squeeze(-1), None
         if self.lstm is not None:
             h, c = state if state is not None else self.initial_state()
             rows = []
@@ -71,5 +79,5 @@ class QNetwork(nn.Module):
 def make_model(cfg: Config, obs_shape: Sequence[int], num_actions: int) -> nn.Module:
     if cfg.is_policy_method:
         lstm_size = cfg.lstm_size if cfg.algo == "a3c-lstm" else 0
-        return ActorCritic(obs_shape, num_actions, cfg.hidden_size, lstm_size)
+        return ActorCritic(obs_shape, num_actions, cfg.hidden_size, lstm_size, separate_value=len(obs_shape) == 1)
     return QNetwork(obs_shape, num_actions, cfg.hidden_size)
