@@ -1,0 +1,226 @@
+"""Prioritized fixed-length sequence replay for R2D2, in shared memory.
+
+An item is one sequence of `length` steps (burn-in included) of one episode, the recurrent state (h, c)
+the actor's network had at its first step, a per-step mask (0 for padding past the episode's end) and
+one priority. `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every
+`length - overlap` steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and
+the last one of an episode is padded. Locking, keys and weights are those of `common/replay.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from common.replay import ReplayHandle, ReplayStorage, sentinel_for
+
+
+@dataclass(frozen=True)
+class SequenceReplayConfig:
+    """Layout of a SequenceReplay (fixed for its lifetime; part of save files)."""
+
+    capacity: int
+    """Maximum number of live sequences (FIFO)."""
+    obs_shape: tuple[int, ...]
+    """Shape of one step's observation."""
+    hidden_size: int
+    """Size of each of the recurrent state vectors h and c."""
+    length: int = 80
+    """Steps per sequence (burn-in + unroll)."""
+    overlap: int = 40
+    """Steps shared by consecutive sequences of one episode."""
+    obs_dtype: str = "uint8"
+    """Dtype of stored observations."""
+    alpha: float = 0.9
+    """Priority exponent (R2D2 uses 0.9)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obs_shape", tuple(int(d) for d in self.obs_shape))
+        if self.capacity < 1 or self.length < 1 or self.hidden_size < 1:
+            raise ValueError("capacity, length and hidden_size must be >= 1")
+        if not 0 <= self.overlap < self.length:
+            raise ValueError(f"overlap must lie in [0, length={self.length}), got {self.overlap}")
+
+
+class SequenceBatch(NamedTuple):
+    """A sampled batch; B = batch size, T = sequence length, H = hidden size."""
+
+    obs: np.ndarray
+    """[B, T, *obs_shape] obs_dtype."""
+    action: np.ndarray
+    """[B, T] int64: action taken at each step."""
+    reward: np.ndarray
+    """[B, T] float32: reward after each step."""
+    discount: np.ndarray
+    """[B, T] float32: gamma, or 0 after a terminal step."""
+    mask: np.ndarray
+    """[B, T] bool: False for padding steps past the episode's end."""
+    h: np.ndarray
+    """[B, H] float32: recurrent state at the first step."""
+    c: np.ndarray
+    """[B, H] float32."""
+    index: np.ndarray
+    """[B] int64: slots in the ring."""
+    key: np.ndarray
+    """[B] int64: item keys to pass to `update_priorities`."""
+    weight: np.ndarray
+    """[B] float32: importance weights, max-normalised."""
+
+
+_STEP_FIELDS = ("obs", "action", "reward", "discount", "mask")
+
+
+class SequenceReplay:
+    """Shared-memory prioritized sequence replay: the owner creates, spawned children `attach`."""
+
+    def __init__(self, storage: ReplayStorage) -> None:
+        self.storage = storage
+        self.config: SequenceReplayConfig = storage.config
+
+    @classmethod
+    def create(cls, config: SequenceReplayConfig) -> "SequenceReplay":
+        """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
+        n, t, hidden = config.capacity, config.length, config.hidden_size
+        specs = [
+            ("obs", (n, t, *config.obs_shape), config.obs_dtype),
+            ("action", (n, t), np.int64),
+            ("reward", (n, t), np.float32),
+            ("discount", (n, t), np.float32),
+            ("mask", (n, t), np.bool_),
+            ("h", (n, hidden), np.float32),
+            ("c", (n, hidden), np.float32),
+        ]
+        fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
+        return cls(ReplayStorage.create(config, specs, fill))
+
+    @classmethod
+    def attach(cls, handle: ReplayHandle) -> "SequenceReplay":
+        """Attach from a spawned child to the replay whose `handle` it was given."""
+        return cls(ReplayStorage.attach(handle))
+
+    @property
+    def handle(self) -> ReplayHandle:
+        """Picklable handle for `spawn`ed children (pass it as a Process argument)."""
+        return self.storage.handle
+
+    def __len__(self) -> int:
+        with self.storage.lock:
+            return self.storage.ring.size()
+
+    def insert(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        discount: np.ndarray,
+        mask: np.ndarray,
+        h: np.ndarray,
+        c: np.ndarray,
+        priority: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Write M sequences under the lock; per-step fields [M, T, ...], h and c [M, H], priority [M].
+
+        priority None: the running max priority. Returns the new items' keys [M] int64.
+        """
+        values = dict(obs=obs, action=action, reward=reward, discount=discount, mask=mask, h=h, c=c)
+        arrays = self.storage.arrays
+        num = len(obs)
+        for name, value in values.items():
+            expected = (num, *arrays[name].shape[1:])
+            if np.shape(value) != expected:
+                raise ValueError(f"{name} must have shape {expected}, got {np.shape(value)}")
+        with self.storage.lock:
+            slots, keys = self.storage.ring.claim(num)
+            for name, value in values.items():
+                arrays[name][slots] = value
+            self.storage.ring.publish(slots, keys, priority)
+        return keys
+
+    def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> SequenceBatch:
+        """Draw a batch in proportion to priority^alpha (stratified) and gather it under the lock."""
+        arrays = self.storage.arrays
+        with self.storage.lock:
+            slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
+            data = {name: arrays[name][slots] for name in (*_STEP_FIELDS, "h", "c")}
+        return SequenceBatch(**data, index=slots, key=keys, weight=weights)
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
+        """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""
+        return self.storage.ring.update_priorities(keys, priorities)
+
+    def save(self, path: str) -> None:
+        """Sequences, priorities and cursor to `path` (.npz)."""
+        self.storage.save(path)
+
+    def load(self, path: str) -> None:
+        """Restore a `save` of a replay with equal config; ValueError if the file is corrupt or differs."""
+        self.storage.load(path)
+
+    def close(self) -> None:
+        """Owner: unlink the shared memory; child: detach only."""
+        self.storage.close()
+
+
+class SequenceWriter:
+    """One actor's side of a SequenceReplay: steps in, overlapping padded sequences out.
+
+    Call `add_step` for every env step with the recurrent state the network had *before* that step,
+    and `end_episode` after the episode's last step. `priority_fn(sequence_fields) -> float` gives a
+    sequence's initial priority (None: the replay's running max priority).
+    """
+
+    def __init__(
+        self,
+        replay: SequenceReplay,
+        block_size: int = 8,
+        priority_fn: Callable[[dict[str, np.ndarray]], float] | None = None,
+    ) -> None:
+        self.replay = replay
+        self.block_size = block_size
+        self.priority_fn = priority_fn
+        self._steps: list[tuple] = []  # (obs, action, reward, discount, h, c) of the open sequence
+        self._num_new = 0  # steps of the open sequence not yet in any emitted sequence
+        self._ready: list[dict[str, np.ndarray]] = []
+
+    def add_step(self, obs: np.ndarray, action: int, reward: float, discount: float, h: np.ndarray, c: np.ndarray) -> None:
+        """Append one step; emits a sequence when `length` steps are open."""
+        self._steps.append((obs, action, reward, discount, h, c))
+        self._num_new += 1
+        if len(self._steps) == self.replay.config.length:
+            self._emit()
+            self._steps = self._steps[self.replay.config.length - self.replay.config.overlap:]
+            self._num_new = 0
+
+    def end_episode(self) -> None:
+        """Emit the episode's last, padded sequence if it holds steps not yet emitted."""
+        if self._num_new > 0:
+            self._emit()
+        self._steps, self._num_new = [], 0
+
+    def _emit(self) -> None:
+        cfg = self.replay.config
+        count = len(self._steps)
+        seq = {
+            "obs": np.zeros((cfg.length, *cfg.obs_shape), dtype=cfg.obs_dtype),
+            "action": np.zeros(cfg.length, dtype=np.int64),
+            "reward": np.zeros(cfg.length, dtype=np.float32),
+            "discount": np.zeros(cfg.length, dtype=np.float32),
+            "mask": np.arange(cfg.length) < count,
+        }
+        for name, column in zip(("obs", "action", "reward", "discount"), zip(*self._steps)):
+            seq[name][:count] = np.stack(column) if name == "obs" else column
+        seq["h"] = np.asarray(self._steps[0][4], dtype=np.float32)
+        seq["c"] = np.asarray(self._steps[0][5], dtype=np.float32)
+        self._ready.append(seq)
+        if len(self._ready) >= self.block_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert the emitted sequences."""
+        if not self._ready:
+            return
+        batch = {name: np.stack([seq[name] for seq in self._ready]) for name in self._ready[0]}
+        priority = None if self.priority_fn is None else np.array([self.priority_fn(s) for s in self._ready])
+        self.replay.insert(**batch, priority=priority)
+        self._ready = []

@@ -1,0 +1,320 @@
+"""Prioritized replays: frequencies, weights, stale updates, frame stacks, save/load, and a stress test."""
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+import pytest
+
+from common.replay_sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
+from common.replay_transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
+from common.shm import SHM_DIR
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def vector_replay(capacity: int, alpha: float = 1.0, **kwargs) -> TransitionReplay:
+    return TransitionReplay.create(TransitionReplayConfig(capacity, frame_shape=(2,), frame_dtype="float32", alpha=alpha, **kwargs))
+
+
+def insert_vector_items(replay: TransitionReplay, priorities, first_action: int = 0) -> None:
+    """Item k: obs [k, 0], next_obs [k, 1], action first_action + k."""
+    count = len(priorities)
+    frames = np.stack([[[k, 0.0], [k, 1.0]] for k in range(count)]).reshape(2 * count, 2)
+    refs = np.arange(2 * count).reshape(count, 2)
+    replay.insert(frames, [], refs[:, :1], refs[:, 1:], first_action + np.arange(count),
+                  np.ones(count), np.full(count, 0.99), np.asarray(priorities, dtype=np.float64))
+
+
+def segments_of(replay) -> str:
+    return os.path.join(SHM_DIR, replay.handle.shm.segment_name)
+
+
+def test_importance_weights_by_hand():
+    # alpha = 1, priorities 1, 2, 4, 8: P = [1, 2, 4, 8] / 15, N P = [4, 8, 16, 32] / 15.
+    # beta = 1: w = 15/4, 15/8, 15/16, 15/32, divided by the max 15/4: 1, 0.5, 0.25, 0.125.
+    # beta = 0.5: square roots: 1, 0.70710678, 0.5, 0.35355339. beta = 0: all 1.
+    replay = vector_replay(4)
+    insert_vector_items(replay, [1.0, 2.0, 4.0, 8.0])
+    rng = np.random.default_rng(0)
+    for beta, expected in [(1.0, [1, 0.5, 0.25, 0.125]), (0.5, [1, 0.70710678, 0.5, 0.35355339]), (0.0, [1, 1, 1, 1])]:
+        batch = replay.sample(64, beta, rng)
+        assert np.allclose(batch.weight, np.array(expected)[batch.action], rtol=1e-6)
+    assert np.array_equal(batch.obs[:, 0], batch.action.astype(np.float32))
+    assert np.all(batch.next_obs[:, 1] == 1.0) and np.all(batch.discount == np.float32(0.99))
+    replay.close()
+
+
+def test_sampling_frequencies_follow_priority_to_the_alpha():
+    # Priorities 1..8, alpha 0.6: P(i) = i^0.6 / sum_j j^0.6. 32,000 draws; chi-square, 7 dof,
+    # 0.1% critical value 24.32. With alpha ignored (P proportional to i) chi2 is in the thousands.
+    replay = vector_replay(8, alpha=0.6)
+    insert_vector_items(replay, np.arange(1.0, 9.0))
+    rng = np.random.default_rng(7)
+    counts = np.zeros(8)
+    for _ in range(500):
+        counts += np.bincount(replay.sample(64, 0.4, rng).action, minlength=8)
+    p = np.arange(1.0, 9.0) ** 0.6
+    expected = counts.sum() * p / p.sum()
+    assert ((counts - expected) ** 2 / expected).sum() < 24.32, counts
+    replay.close()
+
+
+def test_update_priorities_and_stale_keys():
+    replay = vector_replay(4)
+    insert_vector_items(replay, [1.0, 1.0, 1.0, 1.0])
+    batch = replay.sample(4, 0.0, np.random.default_rng(0))  # equal priorities: each item once
+    assert sorted(batch.action.tolist()) == [0, 1, 2, 3]
+    # Item 0 to priority 0 (never sampled again); repeated key 1: the last value (3) wins.
+    keys = np.concatenate([batch.key[batch.action == 0], batch.key[batch.action == 1], batch.key[batch.action == 1]])
+    assert replay.update_priorities(keys, [0.0, 9.0, 3.0]) == 3
+    assert replay.storage.ring.tree.leaves().tolist() == [0.0, 3.0, 1.0, 1.0]
+    # Overwrite slots 0 and 1 with new items of priority 5; the old keys must not touch them.
+    insert_vector_items(replay, [5.0, 5.0], first_action=10)
+    assert replay.update_priorities(batch.key, np.full(4, 100.0)) == 2  # only items 2 and 3 still live
+    assert replay.storage.ring.tree.leaves().tolist() == [5.0, 5.0, 100.0, 100.0]
+    assert len(replay) == 4
+    replay.close()
+
+
+class CountingFrames:
+    """A tiny env whose 6x5 uint8 frame encodes (episode, step); episodes have given lengths."""
+
+    def __init__(self, lengths):
+        import gymnasium as gym
+
+        self.env = self._make(gym, lengths)
+
+    @staticmethod
+    def _make(gym, lengths):
+        class Env(gym.Env):
+            observation_space = gym.spaces.Box(0, 255, (6, 5), np.uint8)
+            action_space = gym.spaces.Discrete(2)
+
+            def __init__(self):
+                self.episode, self.t = -1, 0
+
+            def frame(self):
+                return np.full((6, 5), 10 * self.episode + self.t, dtype=np.uint8)
+
+            def reset(self, *, seed=None, options=None):
+                self.episode, self.t = self.episode + 1, 0
+                return self.frame(), {}
+
+            def step(self, action):
+                self.t += 1
+                return self.frame(), float(self.t), self.t == lengths[self.episode], False, {}
+
+        return Env()
+
+
+@pytest.mark.parametrize("stack", [4, 1])
+def test_stacks_match_frame_stack_observation_across_episode_starts(stack):
+    from gymnasium.wrappers import FrameStackObservation
+
+    n, gamma, lengths = 3, 0.5, [5, 1, 2, 7]
+    env = FrameStackObservation(CountingFrames(lengths).env, stack)
+    replay = TransitionReplay.create(TransitionReplayConfig(100, frame_shape=(6, 5), frame_stack=stack))
+    writer = TransitionWriter(replay, block_size=4)
+    expected = []  # (obs, reward_n, discount_n, next_obs) per transition, from the wrapper itself
+    for _ in lengths:
+        obs, _ = env.reset()
+        observations, steps, rewards, done = [obs], [writer.add_frame(obs[-1], True)], [], False
+        while not done:
+            obs, reward, done, _, _ = env.step(0)
+            observations.append(obs)
+            steps.append(writer.add_frame(obs[-1], False))
+            rewards.append(reward)
+        for t in range(len(rewards)):  # n-step: truncated at the episode end, discount 0 past it
+            end = min(t + n, len(rewards))
+            reward_n = sum(gamma ** k * rewards[t + k] for k in range(end - t))
+            discount_n = 0.0 if end == len(rewards) else gamma ** n
+            writer.add(steps[t], len(expected), reward_n, discount_n, steps[end])
+            expected.append((observations[t], reward_n, discount_n, observations[end]))
+    writer.flush()
+    assert len(replay) == len(expected) == 15
+    batch = replay.sample(15, 0.4, np.random.default_rng(0))  # equal priorities: every item once
+    assert sorted(batch.action.tolist()) == list(range(15))
+    for i, action in enumerate(batch.action):
+        obs, reward_n, discount_n, next_obs = expected[action]
+        assert batch.obs[i].shape == (stack, 6, 5)
+        assert np.array_equal(batch.obs[i], obs) and np.array_equal(batch.next_obs[i], next_obs)
+        assert batch.reward[i] == np.float32(reward_n) and batch.discount[i] == np.float32(discount_n)
+    # Episode 2 (one step) starts 6 frames in: its stack is 4 copies of its own first frame.
+    assert np.all(batch.obs[batch.action == 5] == 10) if stack == 4 else True
+    replay.close()
+
+
+def test_cartpole_observations_stored_directly():
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    replay = TransitionReplay.create(TransitionReplayConfig(64, frame_shape=(4,), frame_dtype="float32"))
+    writer = TransitionWriter(replay, block_size=8)
+    obs, _ = env.reset(seed=3)
+    step, expected = writer.add_frame(obs, True), []
+    while len(expected) < 40:
+        next_obs, reward, terminated, truncated, _ = env.step(len(expected) % 2)
+        next_step = writer.add_frame(next_obs, False)
+        writer.add(step, len(expected), reward, 0.0 if terminated else 0.99, next_step)
+        expected.append((obs, next_obs))
+        obs, step = next_obs, next_step
+        if terminated or truncated:
+            obs, _ = env.reset()
+            step = writer.add_frame(obs, True)
+    writer.flush()
+    batch = replay.sample(40, 0.4, np.random.default_rng(0))
+    assert batch.obs.shape == (40, 4) and batch.obs.dtype == np.float32
+    for i, action in enumerate(batch.action):
+        assert np.array_equal(batch.obs[i], expected[action][0])
+        assert np.array_equal(batch.next_obs[i], expected[action][1])
+    replay.close()
+
+
+def test_transition_save_load_round_trip(tmp_path):
+    config = TransitionReplayConfig(6, frame_shape=(2,), frame_dtype="float32", alpha=0.7)
+    replay = TransitionReplay.create(config)
+    insert_vector_items(replay, [1.0, 2.0, 3.0, 4.0])
+    insert_vector_items(replay, [5.0, 6.0, 7.0], first_action=4)  # wraps: 7 items in 6 slots
+    path = str(tmp_path / "replay.npz")
+    replay.save(path)
+    restored = TransitionReplay.create(config)
+    restored.load(path)
+    for name, value in replay.storage.arrays.arrays.items():
+        assert np.array_equal(restored.storage.arrays[name], value), name
+    assert len(restored) == 6
+    first = replay.sample(32, 0.5, np.random.default_rng(5))
+    second = restored.sample(32, 0.5, np.random.default_rng(5))
+    for a, b in zip(first, second):
+        assert np.array_equal(a, b)
+    # The cursor came back too: the next insert overwrites slot 1 in both.
+    insert_vector_items(restored, [9.0], first_action=100)
+    assert restored.storage.arrays["action"][1] == 100
+
+    with open(path, "rb") as f:
+        data = f.read()
+    for bad in (data[: len(data) // 2], b"not a zip file", data[:100] + bytes(len(data) - 100)):
+        with open(path, "wb") as f:
+            f.write(bad)
+        with pytest.raises(ValueError):
+            restored.load(path)
+    other = TransitionReplay.create(TransitionReplayConfig(7, frame_shape=(2,), frame_dtype="float32"))
+    replay.save(path)
+    with pytest.raises(ValueError, match="config"):
+        other.load(path)
+    for r in (replay, restored, other):
+        r.close()
+
+
+def make_sequence_replay(capacity: int = 8) -> SequenceReplay:
+    return SequenceReplay.create(SequenceReplayConfig(capacity, obs_shape=(2,), hidden_size=3, length=4, overlap=2, obs_dtype="float32"))
+
+
+def test_sequence_writer_overlap_padding_and_round_trip(tmp_path):
+    # Length 4, overlap 2: an episode of 7 steps gives sequences of steps [0-3], [2-5], [4-6 + pad];
+    # the next episode of 2 steps gives [0-1 + 2 pads]. h at a sequence start is that step's state.
+    replay = make_sequence_replay()
+    writer = SequenceWriter(replay, block_size=2, priority_fn=lambda seq: float(seq["mask"].sum()))
+    for episode, length in enumerate([7, 2]):
+        for t in range(length):
+            state = np.full(3, 100 * episode + t, dtype=np.float32)
+            writer.add_step(np.array([episode, t]), t, 1.0, 0.9, state, -state)
+        writer.end_episode()
+    writer.flush()
+    assert len(replay) == 4
+    arrays = replay.storage.arrays
+    assert arrays["obs"][:4, :, 1].tolist() == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 0], [0, 1, 0, 0]]
+    assert arrays["mask"][:4].sum(axis=1).tolist() == [4, 4, 3, 2]
+    assert arrays["h"][:4, 0].tolist() == [0, 2, 4, 100] and arrays["c"][3, 0] == -100
+    assert replay.storage.ring.tree.leaves()[:4].tolist() == pytest.approx(np.array([4, 4, 3, 2]) ** 0.9)
+    batch = replay.sample(16, 0.6, np.random.default_rng(0))
+    assert batch.obs.shape == (16, 4, 2) and batch.h.shape == (16, 3) and batch.mask.dtype == bool
+    assert replay.update_priorities(batch.key, np.ones(16)) == 16
+    path = str(tmp_path / "sequences.npz")
+    replay.save(path)
+    restored = make_sequence_replay()
+    restored.load(path)
+    assert np.array_equal(restored.storage.arrays["obs"], arrays["obs"]) and len(restored) == 4
+    replay.close()
+    restored.close()
+
+
+# ---- stress: 3 spawned writers and a sampling learner --------------------------------------------
+
+EPISODE_FRAMES = 13  # frames per episode of the stress writers: 12 transitions each
+
+
+def stress_writer(handle, writer_id: int, stop, started) -> None:
+    """Writes transitions whose every field encodes (writer, step): a mixed-up item cannot pass."""
+    replay = TransitionReplay.attach(handle)
+    writer = TransitionWriter(replay, block_size=16)
+    started.release()
+    step = 0
+    while not stop.is_set():
+        frame_step = writer.add_frame(np.array([writer_id, step]), episode_start=step % EPISODE_FRAMES == 0)
+        assert frame_step == step
+        if step % EPISODE_FRAMES != 0:
+            code = writer_id * 1_000_000 + step - 1
+            writer.add(step - 1, code, float(code), 0.5, step, priority=1.0 + step % 7)
+        step += 1
+    writer.flush()
+    replay.close()
+
+
+def check_batch(batch) -> None:
+    writer_id, step = batch.action // 1_000_000, batch.action % 1_000_000
+    assert np.all((writer_id >= 0) & (writer_id < 3)), "sentinel or garbage action"
+    assert np.array_equal(batch.reward, batch.action.astype(np.float32)), "reward from another item"
+    assert np.all(batch.discount == 0.5), "sentinel discount"
+    assert np.array_equal(batch.obs[:, 1], np.stack([writer_id, step], axis=1)), "obs frame from another item"
+    assert np.array_equal(batch.next_obs[:, 1], np.stack([writer_id, step + 1], axis=1)), "next frame"
+    previous = np.where(step % EPISODE_FRAMES == 0, step, step - 1)  # reset padding at episode starts
+    assert np.array_equal(batch.obs[:, 0], np.stack([writer_id, previous], axis=1)), "stack leaks"
+    assert np.array_equal(batch.next_obs[:, 0], np.stack([writer_id, step], axis=1))
+
+
+def check_tree(replay: TransitionReplay) -> None:
+    with replay.storage.lock:
+        ring = replay.storage.ring
+        leaves = ring.tree.leaves().copy()
+        keys = ring.key.copy()
+        total, min_priority = ring.tree.total, ring.tree.min_priority
+    assert np.all((leaves > 0) == (keys >= 0)), "a live item without priority or a dead one with"
+    assert total == pytest.approx(leaves.sum(), rel=1e-12)
+    assert min_priority == leaves[leaves > 0].min()
+
+
+def test_stress_three_writers_and_a_learner():
+    # A small ring and a frame ring with little slack, so slots, frames and eviction all wrap many times.
+    replay = TransitionReplay.create(
+        TransitionReplayConfig(300, frame_shape=(2,), frame_dtype="int64", frame_stack=2, num_frames=340)
+    )
+    segment = segments_of(replay)
+    ctx = mp.get_context("spawn")
+    stop, started = ctx.Event(), ctx.Semaphore(0)
+    writers = [ctx.Process(target=stress_writer, args=(replay.handle, i, stop, started)) for i in range(3)]
+    for proc in writers:
+        proc.start()
+    for _ in writers:
+        assert started.acquire(timeout=60)
+    rng = np.random.default_rng(0)
+    deadline, num_batches, num_stale = time.monotonic() + 3.0, 0, 0
+    while time.monotonic() < deadline:
+        if len(replay) == 0:
+            continue
+        batch = replay.sample(32, 0.5, rng)
+        check_batch(batch)
+        num_stale += len(batch.key) - replay.update_priorities(batch.key, rng.uniform(0.1, 5.0, 32))
+        num_batches += 1
+        if num_batches % 50 == 0:
+            check_tree(replay)
+    stop.set()
+    for proc in writers:
+        proc.join(30)
+    assert [proc.exitcode for proc in writers] == [0, 0, 0]
+    check_tree(replay)
+    counters = replay.storage.ring.counters
+    assert counters[0] > 3 * 300 and num_batches > 100, (counters, num_batches)
+    assert len(replay) > 200  # frame eviction may cost a few items, never most of them
+    replay.close()
+    assert not os.path.exists(segment)
