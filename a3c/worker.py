@@ -111,14 +111,11 @@ def make_epsilon_greedy(cfg: Config, counters: RunCounters, final_epsilon: float
 
 
 def a3c_window_loss(cfg: Config, model: nn.Module, window: Window, start_state) -> torch.Tensor:
-    logits, values, state = model(window.obs[:-1], start_state)
-    with torch.no_grad():
-        if window.discounts[-1] == 0.0:
-            bootstrap = torch.zeros(())
-        else:
-            bootstrap = model(window.obs[-1:], state)[1][0]
+    # One forward over s_0 .. s_T: the last value is the bootstrap V(s_T), used without gradient.
+    logits, values, _ = model(window.obs, start_state)
+    bootstrap = values[-1].detach()  # multiplied by a zero discount where s_T is terminal
     returns = L.nstep_returns(window.rewards, window.discounts, bootstrap)
-    return L.a3c_loss(logits, values, window.actions, returns, cfg.entropy_coef, cfg.value_coef).total
+    return L.a3c_loss(logits[:-1], values[:-1], window.actions, returns, cfg.entropy_coef, cfg.value_coef).total
 
 
 def q_window_loss(cfg: Config, model: nn.Module, target: nn.Module, window: Window) -> torch.Tensor:
@@ -168,8 +165,10 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
         policy = make_epsilon_greedy(cfg, shared.counters, L.sample_final_epsilon(rng), rng)
     actor = Actor(cfg, rank, seed, policy)
     actor.state = model.initial_state()
+    pairs = list(zip(model.parameters(), shared.model.parameters()))
     while not should_stop():
-        model.load_state_dict(shared.model.state_dict())
+        with torch.no_grad():
+            torch._foreach_copy_([local for local, _ in pairs], [glob for _, glob in pairs])
         window = actor.collect(model, shared.counters)
         if cfg.is_policy_method:
             loss = a3c_window_loss(cfg, model, window, actor.start_state)
