@@ -5,11 +5,10 @@ the shared RMSProp statistics, the progress counters, the worker processes and t
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
-from collections import deque
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -23,7 +22,7 @@ from common.counters import RunCounters
 from common.envs import make_env
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
-from common.run import RunSummary, default_run_dir, write_config
+from common.run import Progress, RunSummary, default_run_dir, write_config
 from common.supervisor import Supervisor, eprint, interrupt_on_sigterm
 
 
@@ -114,43 +113,38 @@ def main(cfg: Config) -> RunSummary:
 
 
 def supervise(cfg: Config, shared: SharedParts, supervisor: Supervisor, logger: RunLogger,
-              summary: RunSummary, meta: dict, run_dir: Path, wall) -> str:
+              summary: RunSummary, meta: dict, run_dir: Path, wall: Callable[[], float]) -> str:
     """The owner's loop: restart dead workers, log, evaluate, checkpoint; returns why it stopped."""
     counters = shared.counters
-    seen_episodes = counters.episodes.clone()
+    progress = Progress(counters, cfg.frames_per_step, wall())
     seen_evals = 0
-    recent = deque(maxlen=20)
-    last_log = last_ckpt = wall()
-    last_steps = counters.total_steps()
-    while True:
-        time.sleep(0.05)
-        supervisor.restart_dead()
-        recent.extend(counters.new_returns(seen_episodes))
-        evals, seen_evals = counters.new_evals(seen_evals)
-        for env_steps, mean, std, episodes in evals:
-            logger.log_eval({"wall_seconds": round(wall(), 3), "env_steps": env_steps,
-                             "env_frames": env_steps * cfg.frames_per_step, "eval_return_mean": mean,
-                             "eval_return_std": std, "episodes": episodes})
-            summary.add_eval(mean)
-            if cfg.stop_return is not None and mean >= cfg.stop_return:
-                return f"evaluation mean {mean:.2f} reached --stop-return {cfg.stop_return}"
-        now, steps = wall(), counters.total_steps()
-        if now - last_log >= cfg.log_interval_seconds:
-            rate = (steps - last_steps) / (now - last_log)
-            logger.log_metrics({"wall_seconds": round(now, 3), "env_steps": steps,
-                                "env_frames": steps * cfg.frames_per_step, "updates": counters.total_updates(),
-                                "steps_per_second": round(rate, 1), "frames_per_second": round(rate * cfg.frames_per_step, 1),
-                                "episodes": int(counters.episodes.sum()),
-                                "episode_return_mean": sum(recent) / len(recent) if recent else math.nan,
-                                "restarts": supervisor.restarts})
-            last_log, last_steps = now, steps
-        if now - last_ckpt >= cfg.checkpoint_interval_seconds:
-            save_checkpoint(run_dir, steps, checkpoint_payload(cfg, meta, shared, now))
-            last_ckpt = now
-        if steps >= cfg.total_steps:
-            return f"reached --total-steps {cfg.total_steps:,}"
-        if cfg.max_seconds and now >= cfg.max_seconds:
-            return f"reached --max-seconds {cfg.max_seconds:g}"
+    last_ckpt = wall()
+    try:
+        while True:
+            time.sleep(0.05)
+            supervisor.restart_dead()
+            progress.poll_returns()
+            evals, seen_evals = counters.new_evals(seen_evals)
+            for env_steps, mean, std, episodes in evals:
+                logger.log_eval({"wall_seconds": round(wall(), 3), "env_steps": env_steps,
+                                 "env_frames": env_steps * cfg.frames_per_step, "eval_return_mean": mean,
+                                 "eval_return_std": std, "episodes": episodes})
+                summary.add_eval(mean)
+                if cfg.stop_return is not None and mean >= cfg.stop_return:
+                    return f"evaluation mean {mean:.2f} reached --stop-return {cfg.stop_return:g}"
+            now, steps = wall(), counters.total_steps()
+            if now - progress.last_time >= cfg.log_interval_seconds:
+                logger.log_metrics(progress.row(now, supervisor.restarts))
+            if now - last_ckpt >= cfg.checkpoint_interval_seconds:
+                save_checkpoint(run_dir, steps, checkpoint_payload(cfg, meta, shared, now))
+                last_ckpt = now
+            if steps >= cfg.total_steps:
+                return f"reached --total-steps {cfg.total_steps:,}"
+            if cfg.max_seconds and now >= cfg.max_seconds:
+                return f"reached --max-seconds {cfg.max_seconds:g}"
+    finally:
+        supervisor.stop_event.set()  # the final row counts no step taken after the decision to stop
+        logger.log_metrics(progress.row(wall(), supervisor.restarts))
 
 
 def cli(argv: list[str] | None = None) -> int:

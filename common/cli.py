@@ -98,8 +98,8 @@ def run_cli(main: Callable[[C], Any], make_config: Callable[[dict[str, Any]], C]
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2
     try:
-        main(cfg)
+        summary = main(cfg)
     except UsageError as err:  # bad env id, unusable checkpoint, ...: found once the run starts
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return 130 if getattr(summary, "stop_reason", "") == "interrupted" else 0

@@ -7,7 +7,10 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections import deque
 from typing import Any
+
+from common.counters import RunCounters
 
 
 def default_run_dir(algo: str, env_id: str, seed: int) -> Path:
@@ -52,3 +55,29 @@ class RunSummary:
             f"learning curve {self.plot}",
         ]
         print("\n".join("summary: " + line for line in lines), flush=True)
+
+
+class Progress:
+    """Turns the shared counters into metrics rows: rates since the last row, recent returns."""
+
+    def __init__(self, counters: RunCounters, frames_per_step: int, now: float):
+        self.counters = counters
+        self.frames_per_step = frames_per_step
+        self.seen_episodes = counters.episodes.clone()
+        self.recent: deque[float] = deque(maxlen=20)
+        self.last_time, self.last_steps = now, counters.total_steps()
+
+    def poll_returns(self) -> None:
+        self.recent.extend(self.counters.new_returns(self.seen_episodes))
+
+    def row(self, now: float, restarts: int) -> dict[str, Any]:
+        self.poll_returns()
+        steps = self.counters.total_steps()
+        rate = (steps - self.last_steps) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_steps = now, steps
+        return {"wall_seconds": round(now, 3), "env_steps": steps, "env_frames": steps * self.frames_per_step,
+                "updates": self.counters.total_updates(), "steps_per_second": round(rate, 1),
+                "frames_per_second": round(rate * self.frames_per_step, 1),
+                "episodes": int(self.counters.episodes.sum()),
+                "episode_return_mean": sum(self.recent) / len(self.recent) if self.recent else math.nan,
+                "restarts": restarts}
