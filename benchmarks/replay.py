@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gc
 import multiprocessing as mp
 import os
 import time
@@ -150,35 +149,56 @@ def insert_rate(replay: TransitionReplay, atari: bool, num_writers: int, seconds
     return sum(counts) / seconds
 
 
-def run_case(name: str, config: TransitionReplayConfig, atari: bool, seconds: float, rows: list) -> None:
-    rng = np.random.default_rng(0)
-    capacity = config.capacity
+def measure_ours(config: TransitionReplayConfig, atari: bool, seconds: float) -> dict:
+    """Fill ours to capacity, then sample+update and insert rates."""
     replay = TransitionReplay.create(config)
     t0 = time.perf_counter()
-    fill_ours(replay, rng)
-    print(f"[{name}] ours filled {capacity} in {time.perf_counter() - t0:.1f}s", flush=True)
-    ours = ours_sample_update(replay, seconds)
-    row = {"case": name, "capacity": capacity, "ours_batches_per_s": round(ours, 1),
-           "shm_bytes_per_item": round(replay.nbytes / capacity)}
+    fill_ours(replay, np.random.default_rng(0))
+    print(f"  ours filled {len(replay)} in {time.perf_counter() - t0:.1f}s", flush=True)
+    row = {"ours_batches_per_s": round(ours_sample_update(replay, seconds), 1),
+           "shm_bytes_per_item": round(replay.nbytes / config.capacity)}
     for writers in (1, 2):
         row[f"insert_items_per_s_{writers}w"] = round(insert_rate(replay, atari, writers, seconds))
     replay.close()
-    del replay
-    gc.collect()
+    return row
+
+
+def measure_cpprb(capacity: int, atari: bool, seconds: float) -> dict:
+    """Fill cpprb's PrioritizedReplayBuffer to capacity, then its sample+update rate."""
+    buffer = make_cpprb(capacity, atari)
+    t0 = time.perf_counter()
+    fill_cpprb(buffer, capacity, atari, np.random.default_rng(0))
+    print(f"  cpprb filled {buffer.get_stored_size()} in {time.perf_counter() - t0:.1f}s", flush=True)
+    return {"cpprb_batches_per_s": round(cpprb_sample_update(buffer, seconds), 1)}
+
+
+def _child(queue, fn, args) -> None:
+    queue.put(fn(*args))
+
+
+def in_fresh_process(fn: Callable[..., dict], *args) -> dict:
+    """Run fn(*args) in a new spawned process: neither library inherits the other's heap state
+    (glibc's malloc thresholds move with earlier large frees and change page-fault costs)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, fn, args))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def run_case(name: str, config: TransitionReplayConfig, atari: bool, seconds: float) -> dict:
+    print(f"[{name}] capacity {config.capacity}", flush=True)
+    row = {"case": name, "capacity": config.capacity, **in_fresh_process(measure_ours, config, atari, seconds)}
     if cpprb is None:
         print(f"[{name}] cpprb not installed (pip install -e '.[bench]'): comparison skipped", flush=True)
-        row["cpprb_batches_per_s"], row["speedup"] = "n/a", "n/a"
+        row.update(cpprb_batches_per_s="n/a", speedup="n/a")
     else:
-        buffer = make_cpprb(capacity, atari)
-        t0 = time.perf_counter()
-        fill_cpprb(buffer, capacity, atari, rng)
-        print(f"[{name}] cpprb filled {buffer.get_stored_size()} in {time.perf_counter() - t0:.1f}s", flush=True)
-        theirs = cpprb_sample_update(buffer, seconds)
-        row["cpprb_batches_per_s"], row["speedup"] = round(theirs, 1), round(ours / theirs, 2)
-        del buffer
-        gc.collect()
+        row.update(in_fresh_process(measure_cpprb, config.capacity, atari, seconds))
+        row["speedup"] = round(row["ours_batches_per_s"] / row["cpprb_batches_per_s"], 2)
     print(row, flush=True)
-    rows.append(row)
+    return row
 
 
 def write_results(rows: list, command: str) -> str:
@@ -204,10 +224,9 @@ def main() -> None:
     args = parser.parse_args()
     capacity = 100_000 if args.quick else 1_000_000
     seconds = 1.0 if args.quick else 4.0
-    rows: list = []
-    run_case("cartpole", TransitionReplayConfig(capacity, frame_shape=(4,), frame_dtype="float32"), False, seconds, rows)
+    cartpole = TransitionReplayConfig(capacity, frame_shape=(4,), frame_dtype="float32")
     atari = TransitionReplayConfig(args.atari_capacity or capacity, frame_shape=(84, 84), frame_stack=4)
-    run_case("atari", atari, True, seconds, rows)
+    rows = [run_case("cartpole", cartpole, False, seconds), run_case("atari", atari, True, seconds)]
     command = "python -m benchmarks.replay" + (" --quick" if args.quick else "")
     print(write_results(rows, command))
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.replay import FRAMES_INSERTED, ReplayHandle, ReplayStorage, sentinel_for
+from common.replay import FRAMES_INSERTED, BufferPool, ReplayHandle, ReplayStorage, gather_rows, sentinel_for
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ class TransitionReplay:
     def __init__(self, storage: ReplayStorage) -> None:
         self.storage = storage
         self.config: TransitionReplayConfig = storage.config
+        self._pool = BufferPool()
 
     @classmethod
     def create(cls, config: TransitionReplayConfig) -> "TransitionReplay":
@@ -166,6 +167,8 @@ class TransitionReplay:
             raise ValueError(f"{len(frames)} frames in one insert exceed the frame ring ({num_slots})")
         with self.storage.lock:
             first = int(ring.counters[FRAMES_INSERTED])
+            num_given = len(frames)
+            history_ids, frames = self._refresh_old_history(history_ids, frames, first)
             new_ids = np.arange(first, first + len(frames), dtype=np.int64)
             frame_slots = new_ids % num_slots
             if len(frames):
@@ -174,7 +177,8 @@ class TransitionReplay:
             arrays["frame_id"][frame_slots] = new_ids
             arrays["frames"][frame_slots] = frames
             ring.counters[FRAMES_INSERTED] = first + len(frames)
-            ids = np.concatenate([history_ids, new_ids])
+            given_ids = new_ids[len(new_ids) - num_given:]  # after any refreshed history copies
+            ids = np.concatenate([history_ids, given_ids])
             ok = arrays["frame_id"][ids % num_slots] == ids  # history frames still in the ring
             keep = ok[obs_ref].all(axis=1) & ok[next_ref].all(axis=1)
             slots, keys = ring.claim(int(keep.sum()))
@@ -188,7 +192,24 @@ class TransitionReplay:
             referenced = np.concatenate([obs_slots, next_slots], axis=1)  # [M, 2S]
             np.maximum.at(arrays["frame_max_key"], referenced.reshape(-1), np.repeat(keys, referenced.shape[1]))
             ring.publish(slots, keys, None if priority is None else np.asarray(priority).reshape(-1)[keep])
-        return new_ids, int((~keep).sum())
+        return given_ids, int((~keep).sum())
+
+    def _refresh_old_history(self, history_ids: np.ndarray, frames: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copy history frames older than half the frame slack to new slots, as if written again.
+
+        Otherwise a lagging writer's new item would pin an old frame, and overwriting that frame soon
+        after would evict every item up to the new one. The copies come first in the new frames; the
+        returned history ids point at them. Called under the lock.
+        """
+        refresh_age = max((self.config.frame_slots - self.config.capacity) // 2, 1)
+        in_ring = self.storage.arrays["frame_id"][history_ids % self.config.frame_slots] == history_ids
+        old = in_ring & (first - history_ids > refresh_age)
+        if not old.any():
+            return history_ids, frames
+        copies = self.storage.arrays["frames"][history_ids[old] % self.config.frame_slots]
+        history_ids = history_ids.copy()
+        history_ids[old] = first + np.arange(int(old.sum()))
+        return history_ids, np.concatenate([copies, frames])
 
     def _check_refs(self, refs: np.ndarray, num_refs: int) -> np.ndarray:
         refs = np.asarray(refs, dtype=np.int64)
@@ -206,9 +227,9 @@ class TransitionReplay:
         with self.storage.lock:
             slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
             refs = np.stack([arrays["obs_ref"][slots], arrays["next_ref"][slots]])  # [2, B, S]
-            # One gather into one allocation, not two: glibc then reuses the freed heap block from
-            # batch to batch instead of faulting in fresh pages (512 Atari stacks: 5.3 -> 1.7 ms).
-            both = arrays["frames"][refs]  # [2, B, S, *frame_shape]
+            frames = arrays["frames"]
+            both = self._pool.get((2, batch_size, self.config.stack, *frames.shape[1:]), frames.dtype)
+            gather_rows(frames.reshape(len(frames), -1), refs.reshape(-1), both.reshape(refs.size, -1))
             action = arrays["action"][slots]
             reward = arrays["reward"][slots]
             discount = arrays["discount"][slots]

@@ -77,6 +77,22 @@ def test_update_priorities_and_stale_keys():
     replay.close()
 
 
+def test_batch_buffers_recycled_only_when_released():
+    replay = vector_replay(64)
+    insert_vector_items(replay, np.ones(64))
+    rng = np.random.default_rng(0)
+    held = replay.sample(32, 0.4, rng)
+    snapshot = held.obs.copy()
+    for _ in range(6):  # more samples than the pool holds buffers
+        other = replay.sample(32, 0.4, rng)
+        assert not np.shares_memory(other.obs, held.obs)
+    assert np.array_equal(held.obs, snapshot)  # a held batch is never written into
+    del other
+    addresses = {replay.sample(32, 0.4, rng).obs.__array_interface__["data"][0] for _ in range(5)}
+    assert len(addresses) == 1  # each batch released at once: one buffer serves them all
+    replay.close()
+
+
 class CountingFrames:
     """A tiny env whose 6x5 uint8 frame encodes (episode, step); episodes have given lengths."""
 
@@ -168,6 +184,34 @@ def test_cartpole_observations_stored_directly():
     for i, action in enumerate(batch.action):
         assert np.array_equal(batch.obs[i], expected[action][0])
         assert np.array_equal(batch.next_obs[i], expected[action][1])
+    replay.close()
+
+
+def test_lagging_writer_does_not_evict_everything():
+    # Frame ring 140 for capacity 100. Writer A's last frame is 120 frames old when A next refers to
+    # it; pinning that old slot would, once it is reused 20 frames later, evict every item up to A's
+    # new one (~120 keys). The replay re-copies such old history frames instead: the ring stays full.
+    replay = TransitionReplay.create(TransitionReplayConfig(100, frame_shape=(1,), frame_dtype="int64", num_frames=140))
+    lagging, busy = TransitionWriter(replay, block_size=1), TransitionWriter(replay, block_size=10)
+
+    def run_busy(num_steps: int) -> None:
+        previous = busy.add_frame(np.array([busy._num_steps]), episode_start=True)
+        for _ in range(num_steps):
+            step = busy.add_frame(np.array([1000 + busy._num_steps]), False)
+            busy.add(previous, 0, 0.0, 0.9, step)
+            previous = step
+        busy.flush()
+
+    first = lagging.add_frame(np.array([-7]), True)
+    lagging.flush()
+    run_busy(119)
+    second = lagging.add_frame(np.array([-8]), False)
+    lagging.add(first, 1, 0.0, 0.9, second)  # refers to a frame written 120 frames ago
+    run_busy(60)
+    assert len(replay) == 100 and lagging.num_dropped == 0
+    batch = replay.sample(100, 0.0, np.random.default_rng(0))
+    mine = batch.action == 1
+    assert mine.sum() == 1 and batch.obs[mine].tolist() == [[-7]] and batch.next_obs[mine].tolist() == [[-8]]
     replay.close()
 
 
