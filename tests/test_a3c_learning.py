@@ -1,0 +1,37 @@
+"""Each asynchronous method learns CartPole-v1 with 2 workers; an ALE smoke run per family of network.
+
+A greedy policy of an untrained network scores about 10 on CartPole and random actions about 22;
+250 is out of reach of an update with a wrong sign, target or bootstrap within the budget.
+"""
+import os
+
+import pytest
+import torch
+
+from a3c.config import make_config
+from a3c.train import main
+from tests.helpers import children_of
+
+THRESHOLD = 250.0
+
+
+@pytest.mark.parametrize("algo", ["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"])
+def test_learns_cartpole(algo, tmp_path):
+    cfg = make_config({"algo": algo, "env_id": "CartPole-v1", "num_workers": 2, "seed": 0,
+                       "stop_return": THRESHOLD, "max_seconds": 120.0, "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    assert summary.best_eval >= THRESHOLD, f"{algo}: evaluations {summary.eval_means}"
+    assert summary.stop_reason.startswith("evaluation mean")
+    assert not children_of(os.getpid()) or all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
+
+
+@pytest.mark.parametrize("algo", ["a3c-lstm", "nstep-q"])
+def test_atari_smoke(algo, tmp_path):
+    cfg = make_config({"algo": algo, "env_id": "ALE/Pong-v5", "num_workers": 1, "total_steps": 300,
+                       "eval_interval_seconds": 0.0, "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    assert summary.env_steps >= 300
+    payload = torch.load(summary.checkpoint, weights_only=True)
+    assert all(torch.isfinite(t).all() for t in payload["model"].values())
+    assert (tmp_path / "metrics.csv").read_text().count("\n") >= 2
+    assert summary.plot is not None and summary.plot.stat().st_size > 0
