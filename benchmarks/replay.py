@@ -211,6 +211,10 @@ def write_results(rows: list, command: str) -> str:
     lines = [f"`{command}` on {os.cpu_count()} CPUs, batch {BATCH_SIZE} (sample + update priorities)", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    lines += ["", "Each library runs in its own fresh process. cpprb allocates two fresh arrays per batch, so its"
+              " Atari rate depends on glibc's heap state (it ran about 2x faster after large frees by other code"
+              " in one shared process); ours recycles released batch buffers. Shared memory per Atari item"
+              " counts frames, frame-ring slack, references and both trees."]
     table = "\n".join(lines) + "\n"
     with open(os.path.join(RESULTS_DIR, "replay.md"), "w") as f:
         f.write(table)

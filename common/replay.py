@@ -295,3 +295,47 @@ class ReplayStorage:
         """Owner: unmap and unlink the segment; child: unmap only. The replay is unusable after."""
         self.ring = None
         self.arrays.close()
+
+
+class ReplayBase:
+    """What both replays do alike over their ReplayStorage: attach, handle, size, priorities, save, close."""
+
+    def __init__(self, storage: ReplayStorage) -> None:
+        self.storage = storage
+        self.config = storage.config
+        self._pool = BufferPool()
+
+    @classmethod
+    def attach(cls, handle: ReplayHandle):
+        """Attach from a spawned child to the replay whose `handle` it was given."""
+        return cls(ReplayStorage.attach(handle))
+
+    @property
+    def handle(self) -> ReplayHandle:
+        """Picklable handle for `spawn`ed children (pass it as a Process argument)."""
+        return self.storage.handle
+
+    def __len__(self) -> int:
+        with self.storage.lock:
+            return self.storage.ring.size()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of shared memory held by this replay."""
+        return self.storage.arrays.nbytes
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
+        """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""
+        return self.storage.ring.update_priorities(keys, priorities)
+
+    def save(self, path: str) -> None:
+        """Contents, priorities and cursors to `path` (.npz); writers wait meanwhile."""
+        self.storage.save(path)
+
+    def load(self, path: str) -> None:
+        """Restore a `save` of a replay with equal config; ValueError if the file is corrupt or differs."""
+        self.storage.load(path)
+
+    def close(self) -> None:
+        """Owner: unlink the shared memory; child: detach only."""
+        self.storage.close()

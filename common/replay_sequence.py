@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from common.replay import ReplayHandle, ReplayStorage, sentinel_for
+from common.replay import ReplayBase, ReplayStorage, sentinel_for
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,8 @@ class SequenceBatch(NamedTuple):
 _STEP_FIELDS = ("obs", "action", "reward", "discount", "mask")
 
 
-class SequenceReplay:
+class SequenceReplay(ReplayBase):
     """Shared-memory prioritized sequence replay: the owner creates, spawned children `attach`."""
-
-    def __init__(self, storage: ReplayStorage) -> None:
-        self.storage = storage
-        self.config: SequenceReplayConfig = storage.config
 
     @classmethod
     def create(cls, config: SequenceReplayConfig) -> "SequenceReplay":
@@ -93,20 +89,6 @@ class SequenceReplay:
         ]
         fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
         return cls(ReplayStorage.create(config, specs, fill))
-
-    @classmethod
-    def attach(cls, handle: ReplayHandle) -> "SequenceReplay":
-        """Attach from a spawned child to the replay whose `handle` it was given."""
-        return cls(ReplayStorage.attach(handle))
-
-    @property
-    def handle(self) -> ReplayHandle:
-        """Picklable handle for `spawn`ed children (pass it as a Process argument)."""
-        return self.storage.handle
-
-    def __len__(self) -> int:
-        with self.storage.lock:
-            return self.storage.ring.size()
 
     def insert(
         self,
@@ -144,22 +126,6 @@ class SequenceReplay:
             slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
             data = {name: arrays[name][slots] for name in (*_STEP_FIELDS, "h", "c")}
         return SequenceBatch(**data, index=slots, key=keys, weight=weights)
-
-    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
-        """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""
-        return self.storage.ring.update_priorities(keys, priorities)
-
-    def save(self, path: str) -> None:
-        """Sequences, priorities and cursor to `path` (.npz)."""
-        self.storage.save(path)
-
-    def load(self, path: str) -> None:
-        """Restore a `save` of a replay with equal config; ValueError if the file is corrupt or differs."""
-        self.storage.load(path)
-
-    def close(self) -> None:
-        """Owner: unlink the shared memory; child: detach only."""
-        self.storage.close()
 
 
 class SequenceWriter:

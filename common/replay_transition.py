@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.replay import FRAMES_INSERTED, BufferPool, ReplayHandle, ReplayStorage, gather_rows, sentinel_for
+from common.replay import FRAMES_INSERTED, ReplayBase, ReplayStorage, gather_rows, sentinel_for
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,8 @@ class TransitionBatch(NamedTuple):
     """[B] float32: importance weights (N P(i))^-beta / max_j (N P(j))^-beta."""
 
 
-class TransitionReplay:
+class TransitionReplay(ReplayBase):
     """Shared-memory prioritized transition replay: the owner creates, spawned children `attach`."""
-
-    def __init__(self, storage: ReplayStorage) -> None:
-        self.storage = storage
-        self.config: TransitionReplayConfig = storage.config
-        self._pool = BufferPool()
 
     @classmethod
     def create(cls, config: TransitionReplayConfig) -> "TransitionReplay":
@@ -116,25 +111,6 @@ class TransitionReplay:
         ]
         fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
         return cls(ReplayStorage.create(config, specs, fill))
-
-    @classmethod
-    def attach(cls, handle: ReplayHandle) -> "TransitionReplay":
-        """Attach from a spawned child to the replay whose `handle` it was given."""
-        return cls(ReplayStorage.attach(handle))
-
-    @property
-    def handle(self) -> ReplayHandle:
-        """Picklable handle for `spawn`ed children (pass it as a Process argument)."""
-        return self.storage.handle
-
-    def __len__(self) -> int:
-        with self.storage.lock:
-            return self.storage.ring.size()
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of shared memory held by this replay."""
-        return self.storage.arrays.nbytes
 
     def insert(
         self,
@@ -235,22 +211,6 @@ class TransitionReplay:
             discount = arrays["discount"][slots]
         obs, next_obs = (both[:, :, 0] if self.config.frame_stack is None else both)
         return TransitionBatch(obs, action, reward, discount, next_obs, slots, keys, weights)
-
-    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
-        """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""
-        return self.storage.ring.update_priorities(keys, priorities)
-
-    def save(self, path: str) -> None:
-        """Frames, items, priorities and cursors to `path` (.npz)."""
-        self.storage.save(path)
-
-    def load(self, path: str) -> None:
-        """Restore a `save` of a replay with equal config; ValueError if the file is corrupt or differs."""
-        self.storage.load(path)
-
-    def close(self) -> None:
-        """Owner: unlink the shared memory; child: detach only."""
-        self.storage.close()
 
 
 class TransitionWriter:
