@@ -25,7 +25,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]" || echo "optional bench extras unavailable; comparisons that need them are skipped"
-	$(PY) -m benchmarks.thread_scaling --quick
+	$(PY) -m benchmarks.thread_scaling
+	$(PY) -m benchmarks.replay --quick
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -89,7 +89,7 @@ def main(cfg: Config) -> RunSummary:
         supervisor.start("evaluator", run_evaluator,
                          (shared.model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds,
                           cfg.eval_episodes, cfg.seed + 999_983, shared.counters))
-    summary = RunSummary(run_dir=run_dir)
+    summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
     undo_sigterm = interrupt_on_sigterm()
     start = time.monotonic()
     wall = lambda: wall_offset + time.monotonic() - start  # noqa: E731

@@ -10,7 +10,9 @@ from pathlib import Path
 from collections import deque
 from typing import Any
 
+from common.atari_scores import human_normalized_score
 from common.counters import RunCounters
+from common.envs import is_atari
 
 
 def default_run_dir(algo: str, env_id: str, seed: int) -> Path:
@@ -26,6 +28,7 @@ def write_config(run_dir: Path, cfg: Any) -> None:
 class RunSummary:
     """The outcome of one run, printed at its end and returned by main(cfg)."""
     run_dir: Path
+    env_id: str = ""
     stop_reason: str = ""
     env_steps: int = 0
     wall_seconds: float = 0.0
@@ -50,7 +53,9 @@ class RunSummary:
             f"stopped: {self.stop_reason}",
             f"steps {self.env_steps:,} in {self.wall_seconds:.1f} s "
             f"({self.env_steps / max(self.wall_seconds, 1e-9):,.0f} steps/s), worker restarts {self.restarts}",
-            f"evaluations {len(self.eval_means)}: final {self.final_eval:.2f}, best {self.best_eval:.2f}",
+            f"evaluations {len(self.eval_means)}: final {self.final_eval:.2f}, best {self.best_eval:.2f}"
+            + (f" (human-normalized {human_normalized_score(self.env_id, self.best_eval):.3f})"
+               if is_atari(self.env_id) and self.eval_means else ""),
             f"checkpoint {self.checkpoint}",
             f"learning curve {self.plot}",
         ]
