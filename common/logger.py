@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -106,7 +105,3 @@ def plot_learning_curve(run_dir: Path, title: str) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -51,7 +51,6 @@ class _Child:
     started: float = 0.0
     restarts: int = 0
     quick_deaths: int = 0
-    log: list = field(default_factory=list)
 
 
 class Supervisor:
