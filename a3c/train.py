@@ -6,9 +6,7 @@ the shared RMSProp statistics, the progress counters, the worker processes and t
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -22,8 +20,9 @@ from common.counters import RunCounters
 from common.envs import make_env
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
-from common.run import Progress, RunSummary, default_run_dir, write_config
-from common.supervisor import Supervisor, eprint, interrupt_on_sigterm
+from common.owner import own_run
+from common.run import RunSummary, default_run_dir, write_config
+from common.supervisor import Supervisor, eprint
 
 
 def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> SharedParts:
@@ -90,61 +89,12 @@ def main(cfg: Config) -> RunSummary:
                          (shared.model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds,
                           cfg.eval_episodes, cfg.seed + 999_983, shared.counters))
     summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
-    undo_sigterm = interrupt_on_sigterm()
-    start = time.monotonic()
-    wall = lambda: wall_offset + time.monotonic() - start  # noqa: E731
-    try:
-        summary.stop_reason = supervise(cfg, shared, supervisor, logger, summary, meta, run_dir, wall)
-    except KeyboardInterrupt:
-        summary.stop_reason = "interrupted"
-        eprint("interrupted: stopping workers and saving a final checkpoint")
-    finally:
-        undo_sigterm()
-        supervisor.shutdown()
-        summary.env_steps = shared.counters.total_steps()
-        summary.wall_seconds = wall()
-        summary.checkpoint = save_checkpoint(run_dir, summary.env_steps,
-                                             checkpoint_payload(cfg, meta, shared, summary.wall_seconds))
-        summary.restarts = supervisor.restarts
-        summary.plot = logger.plot()
-        logger.close()
-    summary.report()
-    return summary
 
+    def checkpoint(wall_seconds: float) -> Path:
+        return save_checkpoint(run_dir, shared.counters.total_steps(),
+                               checkpoint_payload(cfg, meta, shared, wall_seconds))
 
-def supervise(cfg: Config, shared: SharedParts, supervisor: Supervisor, logger: RunLogger,
-              summary: RunSummary, meta: dict, run_dir: Path, wall: Callable[[], float]) -> str:
-    """The owner's loop: restart dead workers, log, evaluate, checkpoint; returns why it stopped."""
-    counters = shared.counters
-    progress = Progress(counters, cfg.frames_per_step, wall())
-    seen_evals = 0
-    last_ckpt = wall()
-    try:
-        while True:
-            time.sleep(0.05)
-            supervisor.restart_dead()
-            progress.poll_returns()
-            evals, seen_evals = counters.new_evals(seen_evals)
-            for env_steps, mean, std, episodes in evals:
-                logger.log_eval({"wall_seconds": round(wall(), 3), "env_steps": env_steps,
-                                 "env_frames": env_steps * cfg.frames_per_step, "eval_return_mean": mean,
-                                 "eval_return_std": std, "episodes": episodes})
-                summary.add_eval(mean)
-                if cfg.stop_return is not None and mean >= cfg.stop_return:
-                    return f"evaluation mean {mean:.2f} reached --stop-return {cfg.stop_return:g}"
-            now, steps = wall(), counters.total_steps()
-            if now - progress.last_time >= cfg.log_interval_seconds:
-                logger.log_metrics(progress.row(now, supervisor.restarts))
-            if now - last_ckpt >= cfg.checkpoint_interval_seconds:
-                save_checkpoint(run_dir, steps, checkpoint_payload(cfg, meta, shared, now))
-                last_ckpt = now
-            if steps >= cfg.total_steps:
-                return f"reached --total-steps {cfg.total_steps:,}"
-            if cfg.max_seconds and now >= cfg.max_seconds:
-                return f"reached --max-seconds {cfg.max_seconds:g}"
-    finally:
-        supervisor.stop_event.set()  # the final row counts no step taken after the decision to stop
-        logger.log_metrics(progress.row(wall(), supervisor.restarts))
+    return own_run(cfg, shared.counters, supervisor, logger, summary, wall_offset, checkpoint)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -1,0 +1,183 @@
+"""Ape-X actors (Horgan et al. 2018, Algorithm 1): several envs per actor, one batched forward pass
+for all of them, epsilon-greedy on a ladder of epsilons, n-step transitions with initial priorities
+from the actor's own copy of the network, written to the shared replay in blocks.
+
+Priorities come from Q-values the actor computes anyway to act: the transition that starts at o_t
+is complete once o_{t+n} has been seen, and its bootstrap max_a Q(o_{t+n}, a) is the forward pass
+that picks the action at o_{t+n}. Only a truncated episode's final observation needs a forward
+pass of its own.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from apex.config import Config
+from apex.loss import PRIORITY_FLOOR
+from apex.network import PublishedParams, QNetwork
+from common.counters import RunCounters
+from common.envs import episode_return, make_env
+from common.replay import ITEMS_INSERTED
+from common.replay_transition import TransitionReplay, TransitionWriter
+
+
+def epsilon_ladder(num_envs: int, base: float = 0.4, alpha: float = 7.0) -> np.ndarray:
+    """epsilon_i = base^(1 + alpha * i / (N - 1)) for env i of N (Horgan et al. 2018, section 4.1).
+
+    Returns [N] float64; a single env gets `base`.
+    """
+    if num_envs == 1:
+        return np.array([base])
+    return base ** (1.0 + alpha * np.arange(num_envs) / (num_envs - 1))
+
+
+class NStepTransition(NamedTuple):
+    obs_step: int
+    """writer step number of o_t"""
+    action: int
+    reward_n: float
+    """sum_{k<m} gamma^k r_{t+k}, m = n, or fewer steps at an episode end"""
+    discount_n: float
+    """gamma^m, or 0 if the episode terminated within the window"""
+    next_obs_step: int
+    """writer step number of o_{t+m}"""
+    priority: float
+    """|reward_n + discount_n * max_a Q(o_{t+m}, a) - Q(o_t, a_t)| (floored above zero)"""
+
+
+class NStepBuffer:
+    """One env's last n steps; turns them into n-step transitions with initial priorities."""
+
+    def __init__(self, n: int, gamma: float):
+        self.n = n
+        self.gamma = gamma
+        self.pending: deque[tuple[int, int, float, float]] = deque()  # (obs_step, action, reward, q_taken)
+
+    def append(self, obs_step: int, action: int, reward: float, q_taken: float) -> None:
+        """Record step t: o_t's step number, a_t, r_t and the actor's Q(o_t, a_t)."""
+        self.pending.append((obs_step, action, reward, q_taken))
+
+    def _emit(self, next_obs_step: int, next_value: float, terminated: bool) -> NStepTransition:
+        obs_step, action, _, q_taken = self.pending[0]
+        reward_n = sum(self.gamma ** k * step[2] for k, step in enumerate(self.pending))
+        discount_n = 0.0 if terminated else self.gamma ** len(self.pending)
+        priority = abs(reward_n + discount_n * next_value - q_taken)
+        self.pending.popleft()
+        return NStepTransition(obs_step, action, reward_n, discount_n, next_obs_step, max(priority, PRIORITY_FLOOR))
+
+    def pop_ready(self, next_obs_step: int, next_value: float) -> list[NStepTransition]:
+        """The transition whose window of n steps ends at o_{t+n} (the current observation), if any."""
+        if len(self.pending) < self.n:
+            return []
+        return [self._emit(next_obs_step, next_value, terminated=False)]
+
+    def flush(self, final_obs_step: int, final_value: float, terminated: bool) -> list[NStepTransition]:
+        """At an episode end: every pending step's transition, cut short at the final observation.
+
+        terminated: no bootstrap (discount 0); truncated: bootstrap from `final_value`.
+        """
+        out = []
+        while self.pending:
+            out.append(self._emit(final_obs_step, final_value, terminated))
+        return out
+
+
+def newest_frame(obs: np.ndarray, stacked: bool) -> np.ndarray:
+    """What the replay stores per step: the newest frame of a stack, or the whole vector."""
+    return obs[-1] if stacked else obs
+
+
+class Actor:
+    """`envs_per_actor` envs of actor `rank`, its network copy, n-step buffers and replay writers."""
+
+    def __init__(self, rank: int, cfg: Config, replay: TransitionReplay, params: PublishedParams,
+                 counters: RunCounters, counter_row: int | None = None):
+        self.rank, self.cfg, self.params, self.counters = rank, cfg, params, counters
+        self.row = rank if counter_row is None else counter_row
+        num = cfg.envs_per_actor
+        seed = cfg.seed + 1000 * (rank + 1)
+        self.rng = np.random.default_rng(seed)
+        self.envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions)
+                     for e in range(num)]
+        self.num_actions = int(self.envs[0].action_space.n)
+        self.epsilons = epsilon_ladder(cfg.num_envs, cfg.epsilon_base, cfg.epsilon_alpha)[rank * num:(rank + 1) * num]
+        obs_shape = self.envs[0].observation_space.shape
+        self.stacked = replay.config.frame_stack is not None
+        self.net = QNetwork(obs_shape, self.num_actions, cfg.hidden_size, cfg.dueling)
+        self.version = params.pull(self.net, -1)
+        self.replay = replay
+        history = max(64, cfg.n_step + replay.config.stack + 2)
+        self.writers = [TransitionWriter(replay, cfg.replay_block_size, history) for _ in range(num)]
+        self.buffers = [NStepBuffer(cfg.n_step, cfg.gamma) for _ in range(num)]
+        self.obs: list[np.ndarray] = []
+        self.steps: list[int] = []  # writer step number of each env's current observation
+        for e, env in enumerate(self.envs):
+            obs, _ = env.reset(seed=seed + e)
+            self.obs.append(obs)
+            self.steps.append(self.writers[e].add_frame(newest_frame(obs, self.stacked), True))
+        self.env_steps = 0
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """obs: [E, *obs_shape] -> [E, A] float32."""
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(obs)).numpy()
+
+    def step(self) -> None:
+        """One step of every env: one forward pass, epsilon-greedy actions, transitions to the writers."""
+        q = self.q_values(np.stack(self.obs))  # [E, A]
+        values = q.max(axis=1)
+        for e, buffer in enumerate(self.buffers):
+            self._write(e, buffer.pop_ready(self.steps[e], float(values[e])))
+        explore = self.rng.random(len(self.envs)) < self.epsilons
+        random_actions = self.rng.integers(self.num_actions, size=len(self.envs))
+        actions = np.where(explore, random_actions, q.argmax(axis=1))
+        for e, env in enumerate(self.envs):
+            action = int(actions[e])
+            obs, reward, terminated, truncated, info = env.step(action)
+            self.buffers[e].append(self.steps[e], action, float(reward), float(q[e, action]))
+            finished = episode_return(info)
+            if finished is not None:
+                self.counters.add_episode(self.row, finished)
+            step = self.writers[e].add_frame(newest_frame(obs, self.stacked), False)
+            if terminated or truncated:
+                final_value = 0.0 if terminated else float(self.q_values(obs[None]).max())
+                self._write(e, self.buffers[e].flush(step, final_value, terminated))
+                obs, _ = env.reset()
+                step = self.writers[e].add_frame(newest_frame(obs, self.stacked), True)
+            self.obs[e], self.steps[e] = obs, step
+        self.counters.steps[self.row] += len(self.envs)
+        before = self.env_steps
+        self.env_steps += len(self.envs)
+        if self.env_steps // self.cfg.param_refresh_steps != before // self.cfg.param_refresh_steps:
+            self.version = self.params.pull(self.net, self.version)
+
+    def _write(self, e: int, transitions: list[NStepTransition]) -> None:
+        for t in transitions:
+            self.writers[e].add(t.obs_step, t.action, t.reward_n, t.discount_n, t.next_obs_step, t.priority)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def run_actor(rank: int, cfg: Config, replay_handle, params: PublishedParams, counters: RunCounters,
+              insert_limit: torch.Tensor, should_stop: Callable[[], bool]) -> None:
+    """An actor process: step until told to stop, pausing while the replay is ahead of `insert_limit`
+    (the learner's rate limit; negative: no limit)."""
+    replay = TransitionReplay.attach(replay_handle)
+    actor = Actor(rank, cfg, replay, params, counters)
+    inserted = replay.storage.ring.counters
+    try:
+        while not should_stop():
+            limit = int(insert_limit[0])
+            if 0 <= limit < int(inserted[ITEMS_INSERTED]):
+                time.sleep(0.002)
+                continue
+            actor.step()
+    finally:
+        actor.close()
+        replay.close()
