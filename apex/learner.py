@@ -96,7 +96,6 @@ class Learner:
         self.updates = 0
         self.beta = cfg.beta if cfg.prioritized else 0.0
         self.rng = np.random.default_rng(cfg.seed + 7)
-        self.last_loss = float("nan")
 
     def ready(self) -> bool:
         return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
@@ -126,7 +125,6 @@ class Learner:
         if self.cfg.prioritized:
             self.replay.update_priorities(batch.key, np.maximum(abs_td, PRIORITY_FLOOR))
         self.counters.updates[0] = self.updates
-        self.last_loss = float(loss)
         return abs_td
 
     def _update_target(self) -> None:
