@@ -80,12 +80,21 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str) ->
                  for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
         lines.append(f"| {algo} | " + " | ".join(cells) + " |")
     if any(r["seconds_to_threshold"] is not None for r in rows):
+        lines += ["", "Training speedup, as in the paper's Table 2: wall time to the threshold with one worker "
+                  "over wall time with k workers (medians over seeds; the time includes start-up):", "",
+                  "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
+                  "|---|" + "---|" * len(workers)]
+        for algo in dict.fromkeys(r["algo"] for r in rows):
+            cells = [f"{base[algo]['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x"
+                     for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
+            lines.append(f"| {algo} | " + " | ".join(cells) + " |")
         lines += ["", "Data efficiency: median wall seconds from the command's start / env frames until the "
                   "evaluation mean reaches the threshold (inf: not within the budget):", "",
                   "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
                   "|---|" + "---|" * len(workers)]
         for algo in dict.fromkeys(r["algo"] for r in rows):
-            cells = [f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f}"
+            cells = [f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
+                     f"(seeds: {r['seconds_per_seed']})"
                      for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
             lines.append(f"| {algo} | " + " | ".join(cells) + " |")
     (out / "scaling.md").write_text("\n".join(lines) + "\n")
@@ -114,6 +123,16 @@ def plot(rows: list[dict], workers: list[int], out: Path, env_id: str) -> None:
     plt.close(fig)
 
 
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["workers"] = int(row["workers"])
+        for key in ("frames_per_second", "seconds_to_threshold", "frames_to_threshold"):
+            row[key] = float(row[key]) if row[key] else None
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-id", default="CartPole-v1")
@@ -125,7 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="data-efficiency runs per method and worker count")
     parser.add_argument("--no-solve", action="store_true", help="measure throughput only")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/thread_scaling"))
+    parser.add_argument("--report-only", action="store_true", help="redraw table and chart from <out>/scaling.csv")
     args = parser.parse_args(argv)
+    if args.report_only:
+        rows = read_rows(args.out / "scaling.csv")
+        workers = sorted({r["workers"] for r in rows})
+        write_table(rows, workers, args.out, rows[0]["env_id"])
+        plot(rows, workers, args.out, rows[0]["env_id"])
+        return 0
     if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1:
         parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
