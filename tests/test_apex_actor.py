@@ -6,6 +6,7 @@ import torch
 
 from apex.actor import Actor
 from apex.config import make_config
+from apex.learner import Learner
 from apex.network import PublishedParams, QNetwork
 from apex.train import main, replay_config
 from common.counters import RunCounters
@@ -100,3 +101,46 @@ def test_serial_dqn_is_deterministic_for_a_fixed_seed(tmp_path):
     assert first["updates"] == second["updates"] > 100
     for name, tensor in first["model"].items():
         assert torch.equal(tensor, second["model"][name]), name
+
+
+def tiny_learner(**overrides):
+    cfg = make_config({"batch_size": 4, "learning_starts": 8, "hidden_size": 8, "replay_capacity": 64, **overrides})
+    replay = TransitionReplay.create(replay_config(cfg, (4,)))
+    count = 16
+    refs = np.arange(2 * count).reshape(count, 2)
+    replay.insert(np.random.default_rng(0).standard_normal((2 * count, 4)).astype(np.float32), [],
+                  refs[:, :1], refs[:, 1:], np.arange(count) % 2, np.ones(count), np.full(count, 0.9),
+                  np.ones(count))
+    return Learner(cfg, (4,), 2, torch.device("cpu"), replay, RunCounters(1)), replay
+
+
+def test_target_network_polyak_and_hard_copies():
+    learner, replay = tiny_learner(target_tau=0.25)
+    old_target = {k: v.clone() for k, v in learner.target.state_dict().items()}
+    learner.update(learner.sample())
+    for name, online in learner.net.state_dict().items():  # target <- 0.75 target + 0.25 online
+        assert torch.allclose(learner.target.state_dict()[name], 0.75 * old_target[name] + 0.25 * online)
+    replay.close()
+    learner, replay = tiny_learner(target_update_interval=3)
+    initial = learner.target.state_dict()["head.weight"].clone()
+    for _ in range(2):
+        learner.update(learner.sample())
+    assert torch.equal(learner.target.state_dict()["head.weight"], initial), "no copy before 3 updates"
+    learner.update(learner.sample())
+    assert torch.equal(learner.target.state_dict()["head.weight"], learner.net.state_dict()["head.weight"])
+    replay.close()
+
+
+def test_learner_writes_priorities_back():
+    # Every item starts at priority 1; after one update the sampled items hold |td| (floored), alpha 0.6.
+    learner, replay = tiny_learner(alpha=0.6)
+    batch = learner.sample()
+    abs_td = learner.update(batch)
+    leaves = replay.storage.ring.tree.leaves()
+    keys = batch.key
+    last = {int(k): float(p) for k, p in zip(keys, np.maximum(abs_td, 1e-6))}  # a repeated key: last wins
+    for key, priority in last.items():
+        assert leaves[key] == pytest.approx(priority ** 0.6, rel=1e-5)
+    untouched = [k for k in range(16) if k not in last]
+    assert all(leaves[k] == 1.0 for k in untouched)
+    replay.close()
