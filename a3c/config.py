@@ -105,7 +105,7 @@ class Config:
 # Small control tasks learn in seconds; the Atari values of the paper would be far too slow there.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
     total_steps=1_000_000, lr=1e-3, gamma=0.95, hidden_size=64, lstm_size=64, value_coef=0.25,
-    eps_anneal_frames=30_000, target_update_frames=1_000, eval_interval_seconds=2.0,
+    eps_anneal_frames=100_000, target_update_frames=5_000, eval_interval_seconds=2.0,
     log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
 
