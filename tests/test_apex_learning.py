@@ -1,9 +1,12 @@
 """Ape-X (2 actor processes) and serial DQN learn CartPole-v1; ALE smoke runs of both modes.
 
-An untrained greedy network scores about 10 on CartPole and random actions about 22. The threshold
-is out of reach within the budget of a target without the bootstrap, with the wrong sign of discount
-or bootstrapping from the wrong network, and of priorities written back to the wrong items (each
-was checked once by breaking `apex/loss.py` or `apex/learner.py` by hand).
+An untrained greedy network scores about 10 on CartPole and random actions about 22; the threshold
+is the "solved" mark, 475. Checked once by breaking the code by hand: with the bootstrap removed from
+the target (y = r_t), Ape-X missed it within the budget (best 416.7) and serial DQN missed it in one of
+two tries. CartPole is forgiving, though: a bootstrap taken from another item of the batch, a terminal
+ignored, a bootstrap from o_t instead of o_{t+n}, or priorities written to the wrong items all still
+reached 475. Those bugs are caught by the hand-computed target, loss and priority tests instead
+(tests/test_apex_losses.py, tests/test_apex_actor.py).
 """
 import os
 
@@ -14,7 +17,7 @@ from apex.config import make_config
 from apex.train import main
 from tests.helpers import children_of
 
-THRESHOLD = 300.0
+THRESHOLD = 475.0
 
 
 @pytest.mark.parametrize("serial", [False, True], ids=["apex-2-actors", "serial-dqn"])
