@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--skip-solve", action="store_true", help="throughput only")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    load_at_start = os.getloadavg()[0]
 
     def add(measure: str, setting: str, value: float, unit: str) -> None:
         rows.append({"measure": measure, "setting": setting, "value": value, "unit": unit})
@@ -247,6 +248,8 @@ def main() -> None:
             statistics.median(steps for _, steps in solved), "agent steps")
         notes.append("CartPole wall seconds per seed: " + ", ".join(f"{s:.1f}" for s in seconds)
                      + " (inf: not within the budget).")
+    notes.append(f"1-minute load average at the start {load_at_start:.2f} and at the end {os.getloadavg()[0]:.2f} "
+                 f"(other work on the box makes every figure here lower).")
     command = "python -m benchmarks.apex" + " ".join([""] + sys.argv[1:])
     print(write_results(rows, notes, command))
 
