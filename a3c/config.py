@@ -1,13 +1,11 @@
 """Configuration of the asynchronous methods; the dataclass is also the command line."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from common.envs import frames_per_step, is_atari
+from common.owner import config_with_resume
 
 Algo = Literal["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"]
 POLICY_ALGOS = ("a3c", "a3c-lstm")
@@ -111,22 +109,8 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 
 
 def make_config(overrides: dict[str, Any]) -> Config:
-    """The config for the given command-line values on top of the env family's defaults.
-
-    When resuming, the resumed run's config.json is the base, so only what the user overrides changes.
-    """
-    if overrides.get("resume"):
-        saved = Path(overrides["resume"])
-        config_json = (saved if saved.is_dir() else saved.parent) / "config.json"
-        if not config_json.is_file():
-            raise ValueError(f"cannot resume from {saved}: no config.json beside it")
-        try:
-            base = Config(**json.loads(config_json.read_text()))
-        except (TypeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot resume from {saved}: unreadable config.json ({err})") from None
-        if "run_dir" not in overrides:
-            overrides = {**overrides, "run_dir": str(config_json.parent)}
-        return dataclasses.replace(base, **overrides)
+    """The config for the given command-line values on top of the env family's defaults
+    (or on top of the resumed run's config.json)."""
     env_id = overrides.get("env_id", Config.env_id)
-    base = Config(env_id=env_id) if is_atari(env_id) else Config(env_id=env_id, **VECTOR_DEFAULTS)
-    return dataclasses.replace(base, **overrides)
+    family = {"env_id": env_id} if is_atari(env_id) else {"env_id": env_id, **VECTOR_DEFAULTS}
+    return config_with_resume(Config, overrides, family)

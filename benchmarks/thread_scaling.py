@@ -69,34 +69,29 @@ def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, ma
     return seconds, reached[0]["env_frames"]
 
 
-def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str) -> None:
-    base = {r["algo"]: r for r in rows if r["workers"] == workers[0]}
-    lines = [f"# Thread scaling on {env_id} ({os.cpu_count()} cores)", "",
-             "Throughput speedup over one worker (env frames/s in brackets):", "",
-             "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
+def _table(title: str, rows: list[dict], workers: list[int], cell) -> list[str]:
+    lines = ["", title, "", "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
              "|---|" + "---|" * len(workers)]
     for algo in dict.fromkeys(r["algo"] for r in rows):
-        cells = [f"{r['frames_per_second'] / base[algo]['frames_per_second']:.2f}x ({r['frames_per_second']:,.0f})"
-                 for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
-        lines.append(f"| {algo} | " + " | ".join(cells) + " |")
+        mine = {r["workers"]: r for r in rows if r["algo"] == algo}
+        lines.append(f"| {algo} | " + " | ".join(cell(mine[w], mine[workers[0]]) for w in workers) + " |")
+    return lines
+
+
+def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str) -> None:
+    lines = [f"# Thread scaling on {env_id} ({os.cpu_count()} cores)"]
+    lines += _table("Throughput speedup over one worker (env frames/s in brackets):", rows, workers,
+                    lambda r, base: f"{r['frames_per_second'] / base['frames_per_second']:.2f}x "
+                                    f"({r['frames_per_second']:,.0f})")
     if any(r["seconds_to_threshold"] is not None for r in rows):
-        lines += ["", "Training speedup, as in the paper's Table 2: wall time to the threshold with one worker "
-                  "over wall time with k workers (medians over seeds; the time includes start-up):", "",
-                  "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
-                  "|---|" + "---|" * len(workers)]
-        for algo in dict.fromkeys(r["algo"] for r in rows):
-            cells = [f"{base[algo]['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x"
-                     for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
-            lines.append(f"| {algo} | " + " | ".join(cells) + " |")
-        lines += ["", "Data efficiency: median wall seconds from the command's start / env frames until the "
-                  "evaluation mean reaches the threshold (inf: not within the budget):", "",
-                  "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
-                  "|---|" + "---|" * len(workers)]
-        for algo in dict.fromkeys(r["algo"] for r in rows):
-            cells = [f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
-                     f"(seeds: {r['seconds_per_seed']})"
-                     for w in workers for r in rows if r["algo"] == algo and r["workers"] == w]
-            lines.append(f"| {algo} | " + " | ".join(cells) + " |")
+        lines += _table("Training speedup, as in the paper's Table 2: wall time to the threshold with one worker "
+                        "over wall time with k workers (medians over seeds; the time includes start-up):",
+                        rows, workers,
+                        lambda r, base: f"{base['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x")
+        lines += _table("Data efficiency: median wall seconds from the command's start / env frames until the "
+                        "evaluation mean reaches the threshold (inf: not within the budget):", rows, workers,
+                        lambda r, base: f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
+                                        f"(seeds: {r['seconds_per_seed']})")
     (out / "scaling.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

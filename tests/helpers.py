@@ -14,23 +14,8 @@ def shm_entries() -> set[str]:
     return set(os.listdir("/dev/shm"))
 
 
-def processes_in_group(pgid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
-def children_of(pid: int) -> list[tuple[int, str]]:
-    """(pid, command line) of the live children of pid."""
-    found = []
+def _live_processes():
+    """(pid, parent pid, process group, command line) of every live process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -39,9 +24,17 @@ def children_of(pid: int) -> list[tuple[int, str]]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append((int(entry), cmdline))
-    return found
+        if fields[0] != "Z":
+            yield int(entry), int(fields[1]), int(fields[2]), cmdline
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    return [pid for pid, _, group, _ in _live_processes() if group == pgid]
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live children of pid."""
+    return [(child, cmd) for child, parent, _, cmd in _live_processes() if parent == pid]
 
 
 def start_training(module: str, *args: str, log: Path) -> subprocess.Popen:
