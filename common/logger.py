@@ -93,8 +93,9 @@ def plot_learning_curve(run_dir: Path, title: str) -> Path | None:
             xs = [r[x] for r in evals]
             mean = [r["eval_return_mean"] for r in evals]
             std = [r["eval_return_std"] for r in evals]
-            ax.plot(xs, mean, marker=".", label="evaluation return")
-            ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
+            (line,) = ax.plot(xs, mean, marker=".", label="evaluation return (mean and std)")
+            ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                            color=line.get_color(), alpha=0.2)
         ax.set_xlabel(x.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("return")
