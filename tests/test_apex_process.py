@@ -61,7 +61,7 @@ def test_a_killed_actor_is_restarted_and_the_learner_goes_on(tmp_path):
     assert "worker restarts 1" in log
     updates = logged_updates(run)
     assert updates[-1] > updates[len(updates) // 2] > 0, "the learner kept updating"
-    assert not processes_in_group(proc.pid)
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
 
 
 def test_serial_resume_continues_counters(tmp_path):
