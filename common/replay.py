@@ -11,6 +11,9 @@ Concurrency: one `multiprocessing` lock (spawn context) guards every write *and*
 learner picks slots, computes weights and gathers the batch's data while holding the lock, so no writer
 can touch an item between its selection and its copy: a batch is never torn (half old, half new item).
 The cost is that writers wait for one gather (about a millisecond for 512 Atari stacks).
+The lock is a `RecoverableLock` (`common/locks.py`): if a writer dies holding it, the next process that
+waits takes it over and `PriorityRing.repair` drops the items the dead writer had claimed but not
+published and rebuilds the trees, so nobody hangs and no half-written item is ever sampled.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from typing import Any, Sequence
 import numba
 import numpy as np
 
+from common.locks import RecoverableLock
 from common.shm import ShmHandle, SharedArrays
 from common.sumtree import SumTree, tree_specs
 
@@ -39,7 +43,8 @@ SENTINEL_BYTE = 0xA5
 ITEMS_INSERTED = 0
 TAIL_KEY = 1  # keys below this were evicted early (frames reused); see PriorityRing.evict_before
 FRAMES_INSERTED = 2
-NUM_COUNTERS = 3
+ITEMS_PUBLISHED = 3  # keys below this are fully written; see PriorityRing.repair
+NUM_COUNTERS = 4
 
 
 def sentinel_for(dtype: np.dtype | str | type) -> float | int:
@@ -60,13 +65,15 @@ def ring_specs(capacity: int) -> list[tuple[str, tuple[int, ...], Any]]:
         ("key", (capacity,), np.int64),
         ("counters", (NUM_COUNTERS,), np.int64),
         ("max_priority", (1,), np.float64),
+        ("lock_holder", (1,), np.int64),
         *tree_specs(capacity),
     ]
 
 
 def ring_fill() -> dict[str, float | int]:
     """Initial values of the ring's arrays (keys empty, trees empty, max priority 1)."""
-    return {"key": -1, "counters": 0, "max_priority": 1.0, "sum_nodes": 0.0, "min_nodes": np.inf}
+    return {"key": -1, "counters": 0, "max_priority": 1.0, "lock_holder": 0, "sum_nodes": 0.0,
+            "min_nodes": np.inf}
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class ReplayHandle:
     config: Any
     shm: ShmHandle
     lock: Any
+    guard: Any
 
 
 class PriorityRing:
@@ -116,6 +124,23 @@ class PriorityRing:
             self.max_priority[0] = max(self.max_priority[0], float(priorities.max()))
         self.key[slots] = keys
         self.tree.update(slots, priorities ** self.alpha)
+        if len(keys):
+            self.counters[ITEMS_PUBLISHED] = int(keys.max()) + 1
+
+    def repair(self) -> None:
+        """After a writer died inside the lock: drop what it claimed but did not publish, rebuild the trees.
+
+        Claimed slots may hold half-written data under the previous item's priority, and the dead
+        writer may have stopped half-way up a tree update; the trees are rebuilt from their leaves.
+        """
+        keys = np.arange(int(self.counters[ITEMS_PUBLISHED]), int(self.counters[ITEMS_INSERTED]))
+        slots = keys % self.capacity
+        self.key[slots] = -1
+        leaves = self.tree.leaves().copy()
+        leaves[slots] = 0.0
+        self.tree.reset()
+        self.tree.update(np.arange(self.capacity), leaves)
+        self.counters[ITEMS_PUBLISHED] = self.counters[ITEMS_INSERTED]
 
     def evict_before(self, tail_key: int) -> None:
         """Evict every live item with key < tail_key (FIFO order is kept: only the oldest go)."""
@@ -215,13 +240,14 @@ class BufferPool:
         return fresh
 
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def save_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
     """Write every shared array and the config to `path` (.npz). The caller holds the lock."""
     with open(path, "wb") as f:
-        np.savez(f, __config__=np.array(config_json), __version__=np.array(FORMAT_VERSION), **arrays.arrays)
+        contents = {name: a for name, a in arrays.arrays.items() if name != "lock_holder"}
+        np.savez(f, __config__=np.array(config_json), __version__=np.array(FORMAT_VERSION), **contents)
 
 
 def load_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
@@ -234,7 +260,8 @@ def load_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
         with np.load(path, allow_pickle=False) as data:
             version = int(data["__version__"])
             saved_config = json.loads(str(data["__config__"]))
-            loaded = {name: data[name] for name in arrays.arrays}
+            # the lock holder is this process's business, not the file's
+            loaded = {name: data[name] for name in arrays.arrays if name != "lock_holder"}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as err:
@@ -254,11 +281,13 @@ def load_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
 class ReplayStorage:
     """A replay's shared arrays, its PriorityRing and lock: create (owner) or attach (child), save, close."""
 
-    def __init__(self, config: Any, arrays: SharedArrays, lock: Any) -> None:
+    def __init__(self, config: Any, arrays: SharedArrays, raw_lock: Any, guard: Any) -> None:
         self.config = config
         self.arrays = arrays
-        self.lock = lock
-        self.ring = PriorityRing(arrays, config.capacity, config.alpha, lock)
+        self._raw_lock, self._guard = raw_lock, guard
+        self.ring = PriorityRing(arrays, config.capacity, config.alpha, None)
+        self.lock = RecoverableLock(raw_lock, guard, arrays["lock_holder"], repair=self.ring.repair)
+        self.ring.lock = self.lock
 
     @classmethod
     def create(
@@ -266,17 +295,18 @@ class ReplayStorage:
     ) -> "ReplayStorage":
         """Allocate `specs` plus the ring's arrays, filled per `fill` (sentinels) and `ring_fill()`."""
         arrays = SharedArrays.create([*ring_specs(config.capacity), *specs], {**fill, **ring_fill()})
-        return cls(config, arrays, mp.get_context("spawn").Lock())
+        ctx = mp.get_context("spawn")
+        return cls(config, arrays, ctx.Lock(), ctx.Lock())
 
     @classmethod
     def attach(cls, handle: ReplayHandle) -> "ReplayStorage":
         """Attach to an owner's replay from a spawned child."""
-        return cls(handle.config, SharedArrays.attach(handle.shm), handle.lock)
+        return cls(handle.config, SharedArrays.attach(handle.shm), handle.lock, handle.guard)
 
     @property
     def handle(self) -> ReplayHandle:
         """Pass this to `spawn`ed processes (as a Process argument: the lock pickles only then)."""
-        return ReplayHandle(self.config, self.arrays.handle, self.lock)
+        return ReplayHandle(self.config, self.arrays.handle, self._raw_lock, self._guard)
 
     def _config_json(self) -> str:
         return json.dumps(dataclasses.asdict(self.config), sort_keys=True)

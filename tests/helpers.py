@@ -51,3 +51,13 @@ def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def one_error_line(cli, capsys, argv: list[str]) -> str:
+    """Runs a train module's cli(argv), checks exit status 2 and exactly one line on stderr; returns it."""
+    code = cli(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from a3c.train import cli
-from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for
+from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for, one_error_line
 
 FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -54,7 +54,7 @@ def test_a_killed_worker_is_restarted_and_the_run_goes_on(tmp_path):
     assert proc.returncode == 0, log
     assert f"(pid {victim}) died with exit code -9" in log and "restarting it" in log
     assert "worker restarts 1" in log
-    assert not processes_in_group(proc.pid)
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
 
 
 def test_resume_continues_counters_and_curves(tmp_path):
@@ -77,15 +77,6 @@ def test_resume_continues_counters_and_curves(tmp_path):
     assert (run / "learning_curve.png").stat().st_size > 0
 
 
-def one_error_line(capsys, argv):
-    code = cli(argv)
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 @pytest.mark.parametrize("argv, expected", [
     (["--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
     (["--num-workers", "0"], "--num-workers must be positive"),
@@ -95,20 +86,20 @@ def one_error_line(capsys, argv):
     (["--resume", "/nonexistent/run"], "cannot resume"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, argv, expected):
-    assert expected in one_error_line(capsys, argv)
+    assert expected in one_error_line(cli, capsys, argv)
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path, capsys):
     run = tmp_path / "run"
     assert cli([*FAST, "--total-steps", "500", "--eval-interval-seconds", "0", "--run-dir", str(run)]) == 0
     capsys.readouterr()
-    assert "holds a network of other shapes" in one_error_line(capsys, ["--resume", str(run), "--hidden-size", "32"])
+    assert "holds a network of other shapes" in one_error_line(cli, capsys, ["--resume", str(run), "--hidden-size", "32"])
     assert "was made for env_id 'CartPole-v1'" in one_error_line(
         capsys, ["--resume", str(run), "--env-id", "Acrobot-v1"])
-    assert "was made for algo 'a3c'" in one_error_line(capsys, ["--resume", str(run), "--algo", "a3c-lstm"])
+    assert "was made for algo 'a3c'" in one_error_line(cli, capsys, ["--resume", str(run), "--algo", "a3c-lstm"])
     checkpoint = sorted(run.glob("ckpt-*.pt"))[-1]
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
-    assert "corrupt" in one_error_line(capsys, ["--resume", str(checkpoint)])
+    assert "corrupt" in one_error_line(cli, capsys, ["--resume", str(checkpoint)])
 
 
 def test_the_process_exit_status_and_stderr_of_bad_input():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from apex.train import cli
-from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for
+from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for, one_error_line
 
 FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -81,15 +81,6 @@ def test_serial_resume_continues_counters(tmp_path):
     assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
 
 
-def one_error_line(capsys, argv):
-    code = cli(argv)
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 @pytest.mark.parametrize("argv, expected", [
     (["--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
     (["--num-workers", "0"], "--num-workers must be positive"),
@@ -101,18 +92,18 @@ def one_error_line(capsys, argv):
     (["--resume", "/nonexistent/run"], "cannot resume"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, argv, expected):
-    assert expected in one_error_line(capsys, argv)
+    assert expected in one_error_line(cli, capsys, argv)
 
 
 def test_mismatched_and_corrupt_checkpoints_are_refused(tmp_path, capsys):
     run = tmp_path / "run"
     assert cli(["--serial", "--total-steps", "200", "--eval-interval-seconds", "0", "--run-dir", str(run)]) == 0
     capsys.readouterr()
-    assert "holds a network of other shapes" in one_error_line(capsys, ["--resume", str(run), "--hidden-size", "32"])
-    assert "was made for algo 'dqn'" in one_error_line(capsys, ["--resume", str(run), "--serial", "false"])
+    assert "holds a network of other shapes" in one_error_line(cli, capsys, ["--resume", str(run), "--hidden-size", "32"])
+    assert "was made for algo 'dqn'" in one_error_line(cli, capsys, ["--resume", str(run), "--serial", "false"])
     checkpoint = sorted(run.glob("ckpt-*.pt"))[-1]
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
-    assert "corrupt" in one_error_line(capsys, ["--resume", str(checkpoint)])
+    assert "corrupt" in one_error_line(cli, capsys, ["--resume", str(checkpoint)])
 
 
 def test_exit_status_stderr_and_help():

@@ -362,3 +362,36 @@ def test_stress_three_writers_and_a_learner():
     assert len(replay) > 200  # frame eviction may cost a few items, never most of them
     replay.close()
     assert not os.path.exists(segment)
+
+
+def die_inside_the_lock(handle) -> None:
+    """A writer killed half-way through an insert: slots claimed, data half written, nothing published."""
+    replay = TransitionReplay.attach(handle)
+    with replay.storage.lock:
+        slots, _ = replay.storage.ring.claim(4)
+        replay.storage.arrays["action"][slots] = 999
+        os.kill(os.getpid(), 9)
+
+
+def test_a_writer_killed_inside_the_lock_hangs_nobody_and_leaves_no_torn_item():
+    replay = vector_replay(8)
+    try:
+        insert_vector_items(replay, [1.0] * 8)  # a full ring: the dead writer's claim overwrites live slots
+        child = mp.get_context("spawn").Process(target=die_inside_the_lock, args=(replay.handle,))
+        child.start()
+        child.join(60)
+        assert child.exitcode == -9
+        started = time.monotonic()
+        batch = replay.sample(64, beta=0.4, rng=np.random.default_rng(0))
+        assert time.monotonic() - started < 5.0, "the lock of the dead writer was taken over"
+        assert 999 not in batch.action, "no half-written item is sampled"
+        ring = replay.storage.ring
+        # the 4 slots the dead writer claimed are dropped (key -1, priority 0), the other 4 stay
+        assert (ring.key >= 0).sum() == 4 and (ring.tree.leaves() > 0).sum() == 4
+        assert ring.tree.total == pytest.approx(4.0)
+        # writing goes on, FIFO: keys 12 and 13 replace keys 4 and 5 in slots 4 and 5
+        insert_vector_items(replay, [2.0] * 2, first_action=100)
+        assert ring.key.tolist() == [-1, -1, -1, -1, 12, 13, 6, 7]
+        assert ring.tree.total == pytest.approx(1.0 + 1.0 + 2.0 + 2.0)
+    finally:
+        replay.close()
