@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -21,7 +22,7 @@ from apex.loss import PRIORITY_FLOOR
 from apex.network import PublishedParams, QNetwork
 from common.counters import RunCounters
 from common.envs import episode_return, make_env
-from common.replay import ITEMS_INSERTED
+from common.replay import ITEMS_INSERTED, ReplayBase
 from common.replay_transition import TransitionReplay, TransitionWriter
 
 
@@ -91,6 +92,16 @@ def newest_frame(obs: np.ndarray, stacked: bool) -> np.ndarray:
     return obs[-1] if stacked else obs
 
 
+def actor_envs(rank: int, cfg: Any) -> tuple[int, list[gym.Env], np.random.Generator, np.ndarray]:
+    """Actor `rank`'s seed, its `cfg.envs_per_actor` training envs (env e seeded seed + e), its
+    exploration generator and its slice of the epsilon ladder (Ape-X and R2D2 configs)."""
+    num = cfg.envs_per_actor
+    seed = cfg.seed + 1000 * (rank + 1)
+    envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions) for e in range(num)]
+    epsilons = epsilon_ladder(cfg.num_envs, cfg.epsilon_base, cfg.epsilon_alpha)[rank * num:(rank + 1) * num]
+    return seed, envs, np.random.default_rng(seed), epsilons
+
+
 class Actor:
     """`envs_per_actor` envs of actor `rank`, its network copy, n-step buffers and replay writers."""
 
@@ -99,12 +110,8 @@ class Actor:
         self.rank, self.cfg, self.params, self.counters = rank, cfg, params, counters
         self.row = rank if counter_row is None else counter_row
         num = cfg.envs_per_actor
-        seed = cfg.seed + 1000 * (rank + 1)
-        self.rng = np.random.default_rng(seed)
-        self.envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions)
-                     for e in range(num)]
+        seed, self.envs, self.rng, self.epsilons = actor_envs(rank, cfg)
         self.num_actions = int(self.envs[0].action_space.n)
-        self.epsilons = epsilon_ladder(cfg.num_envs, cfg.epsilon_base, cfg.epsilon_alpha)[rank * num:(rank + 1) * num]
         obs_shape = self.envs[0].observation_space.shape
         self.stacked = replay.config.frame_stack is not None
         self.net = QNetwork(obs_shape, self.num_actions, cfg.hidden_size, cfg.dueling)
@@ -169,7 +176,13 @@ def run_actor(rank: int, cfg: Config, replay_handle, params: PublishedParams, co
     """An actor process: step until told to stop, pausing while the replay is ahead of `insert_limit`
     (the learner's rate limit; negative: no limit)."""
     replay = TransitionReplay.attach(replay_handle)
-    actor = Actor(rank, cfg, replay, params, counters)
+    act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
+
+
+def act_until_stopped(actor: Any, replay: ReplayBase, insert_limit: torch.Tensor,
+                      should_stop: Callable[[], bool]) -> None:
+    """An actor process's loop (Ape-X and R2D2): `actor.step()` until told to stop, pausing while the
+    replay is ahead of `insert_limit`; then closes the actor and this process's view of the replay."""
     inserted = replay.storage.ring.counters
     try:
         while not should_stop():

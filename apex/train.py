@@ -124,7 +124,9 @@ def restore(cfg: Config, meta: dict, learner: Learner, counters: RunCounters) ->
     return float(payload.get("wall_seconds", 0.0))
 
 
-def main(cfg: Config) -> RunSummary:
+def prepare_run(cfg: Any) -> tuple[tuple[int, ...], int, torch.device, Path]:
+    """The env's observation shape and action count, the learner's device and the run directory
+    (Ape-X and R2D2 configs); raises UsageError for a bad env id or an absent CUDA."""
     torch.set_num_threads(1)
     probe = make_env(cfg.env_id, cfg.seed)
     obs_shape, num_actions = tuple(probe.observation_space.shape), int(probe.action_space.n)
@@ -133,6 +135,11 @@ def main(cfg: Config) -> RunSummary:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but CUDA is not available here")
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.algo, cfg.env_id, cfg.seed)
+    return obs_shape, num_actions, device, run_dir
+
+
+def main(cfg: Config) -> RunSummary:
+    obs_shape, num_actions, device, run_dir = prepare_run(cfg)
     counters = RunCounters(cfg.num_workers)
     replay = TransitionReplay.create(replay_config(cfg, obs_shape))
     work: ApexWork | SerialWork | None = None

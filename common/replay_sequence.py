@@ -2,7 +2,10 @@
 
 An item is one sequence of `length` steps (burn-in included) of one episode, the recurrent state (h, c)
 the actor's network had at its first step, a per-step mask (0 for padding past the episode's end) and
-one priority. `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every
+one priority. For R2D2's network it also keeps the action and reward that came before the first step
+(the LSTM's inputs there), whether the first step starts an episode (its stored state is then exactly
+the zero state), and the state the actor had at step `length - overlap`, where the episode's next
+sequence starts (for the learner's stale-state diagnostic). `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every
 `length - overlap` steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and
 the last one of an episode is padded. Locking, keys and weights are those of `common/replay.py`.
 """
@@ -60,6 +63,17 @@ class SequenceBatch(NamedTuple):
     """[B, H] float32: recurrent state at the first step."""
     c: np.ndarray
     """[B, H] float32."""
+    prev_action: np.ndarray
+    """[B] int64: the action before the first step (0 at an episode start)."""
+    prev_reward: np.ndarray
+    """[B] float32: the reward before the first step (0 at an episode start)."""
+    episode_start: np.ndarray
+    """[B] bool: the first step is an episode's first step."""
+    next_h: np.ndarray
+    """[B, H] float32: recurrent state at step `length - overlap`, the next sequence's first step
+    (zeros if the sequence ends before it)."""
+    next_c: np.ndarray
+    """[B, H] float32."""
     index: np.ndarray
     """[B] int64: slots in the ring."""
     key: np.ndarray
@@ -69,6 +83,7 @@ class SequenceBatch(NamedTuple):
 
 
 _STEP_FIELDS = ("obs", "action", "reward", "discount", "mask")
+_SEQUENCE_FIELDS = ("h", "c", "prev_action", "prev_reward", "episode_start", "next_h", "next_c")
 
 
 class SequenceReplay(ReplayBase):
@@ -86,6 +101,11 @@ class SequenceReplay(ReplayBase):
             ("mask", (n, t), np.bool_),
             ("h", (n, hidden), np.float32),
             ("c", (n, hidden), np.float32),
+            ("prev_action", (n,), np.int64),
+            ("prev_reward", (n,), np.float32),
+            ("episode_start", (n,), np.bool_),
+            ("next_h", (n, hidden), np.float32),
+            ("next_c", (n, hidden), np.float32),
         ]
         fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
         return cls(ReplayStorage.create(config, specs, fill))
@@ -100,14 +120,26 @@ class SequenceReplay(ReplayBase):
         h: np.ndarray,
         c: np.ndarray,
         priority: np.ndarray | None = None,
+        prev_action: np.ndarray | None = None,
+        prev_reward: np.ndarray | None = None,
+        episode_start: np.ndarray | None = None,
+        next_h: np.ndarray | None = None,
+        next_c: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Write M sequences under the lock; per-step fields [M, T, ...], h and c [M, H], priority [M].
+        """Write M sequences under the lock; per-step fields [M, T, ...], h, c, next_h, next_c [M, H],
+        priority, prev_action, prev_reward, episode_start [M] (None: zeros / False).
 
         priority None: the running max priority. Returns the new items' keys [M] int64.
         """
-        values = dict(obs=obs, action=action, reward=reward, discount=discount, mask=mask, h=h, c=c)
-        arrays = self.storage.arrays
         num = len(obs)
+        zeros = lambda *shape: np.zeros((num, *shape))  # noqa: E731
+        values = dict(obs=obs, action=action, reward=reward, discount=discount, mask=mask, h=h, c=c,
+                      prev_action=zeros() if prev_action is None else prev_action,
+                      prev_reward=zeros() if prev_reward is None else prev_reward,
+                      episode_start=zeros() if episode_start is None else episode_start,
+                      next_h=zeros(np.shape(h)[-1]) if next_h is None else next_h,
+                      next_c=zeros(np.shape(c)[-1]) if next_c is None else next_c)
+        arrays = self.storage.arrays
         for name, value in values.items():
             expected = (num, *arrays[name].shape[1:])
             if np.shape(value) != expected:
@@ -124,16 +156,17 @@ class SequenceReplay(ReplayBase):
         arrays = self.storage.arrays
         with self.storage.lock:
             slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
-            data = {name: arrays[name][slots] for name in (*_STEP_FIELDS, "h", "c")}
+            data = {name: arrays[name][slots] for name in (*_STEP_FIELDS, *_SEQUENCE_FIELDS)}
         return SequenceBatch(**data, index=slots, key=keys, weight=weights)
 
 
 class SequenceWriter:
     """One actor's side of a SequenceReplay: steps in, overlapping padded sequences out.
 
-    Call `add_step` for every env step with the recurrent state the network had *before* that step,
-    and `end_episode` after the episode's last step. `priority_fn(sequence_fields) -> float` gives a
-    sequence's initial priority (None: the replay's running max priority).
+    Call `add_step` for every env step with the recurrent state the network had *before* that step
+    (and, for R2D2, the previous action and reward it was fed), and `end_episode` after the episode's
+    last step. `priority_fn(sequence_fields) -> float` gives a sequence's initial priority (None: the
+    replay's running max priority); it is called when the sequence is cut, before the next step.
     """
 
     def __init__(
@@ -145,24 +178,28 @@ class SequenceWriter:
         self.replay = replay
         self.block_size = block_size
         self.priority_fn = priority_fn
-        self._steps: list[tuple] = []  # (obs, action, reward, discount, h, c) of the open sequence
+        self._steps: list[tuple] = []  # (obs, action, reward, discount, h, c, prev_action, prev_reward)
+        self._starts_episode = True  # the open sequence's first step is an episode's first step
         self._num_new = 0  # steps of the open sequence not yet in any emitted sequence
         self._ready: list[dict[str, np.ndarray]] = []
 
-    def add_step(self, obs: np.ndarray, action: int, reward: float, discount: float, h: np.ndarray, c: np.ndarray) -> None:
+    def add_step(self, obs: np.ndarray, action: int, reward: float, discount: float, h: np.ndarray, c: np.ndarray,
+                 prev_action: int = 0, prev_reward: float = 0.0) -> None:
         """Append one step; emits a sequence when `length` steps are open."""
-        self._steps.append((obs, action, reward, discount, h, c))
+        self._steps.append((obs, action, reward, discount, h, c, prev_action, prev_reward))
         self._num_new += 1
         if len(self._steps) == self.replay.config.length:
             self._emit()
             self._steps = self._steps[self.replay.config.length - self.replay.config.overlap:]
             self._num_new = 0
+            self._starts_episode = False
 
     def end_episode(self) -> None:
         """Emit the episode's last, padded sequence if it holds steps not yet emitted."""
         if self._num_new > 0:
             self._emit()
         self._steps, self._num_new = [], 0
+        self._starts_episode = True
 
     def _emit(self) -> None:
         cfg = self.replay.config
@@ -178,6 +215,15 @@ class SequenceWriter:
             seq[name][:count] = np.stack(column) if name == "obs" else column
         seq["h"] = np.asarray(self._steps[0][4], dtype=np.float32)
         seq["c"] = np.asarray(self._steps[0][5], dtype=np.float32)
+        seq["prev_action"] = np.int64(self._steps[0][6])
+        seq["prev_reward"] = np.float32(self._steps[0][7])
+        seq["episode_start"] = np.bool_(self._starts_episode)
+        stride = cfg.length - cfg.overlap
+        after = self._steps[stride] if count > stride else None
+        seq["next_h"] = np.zeros(cfg.hidden_size, np.float32) if after is None else np.asarray(after[4], np.float32)
+        seq["next_c"] = np.zeros(cfg.hidden_size, np.float32) if after is None else np.asarray(after[5], np.float32)
+        # now, while the caller's state matches this sequence (an actor reads its own Q-values of these steps)
+        seq["priority"] = None if self.priority_fn is None else float(self.priority_fn(seq))
         self._ready.append(seq)
         if len(self._ready) >= self.block_size:
             self.flush()
@@ -186,7 +232,7 @@ class SequenceWriter:
         """Insert the emitted sequences."""
         if not self._ready:
             return
-        batch = {name: np.stack([seq[name] for seq in self._ready]) for name in self._ready[0]}
-        priority = None if self.priority_fn is None else np.array([self.priority_fn(s) for s in self._ready])
+        batch = {name: np.stack([seq[name] for seq in self._ready]) for name in self._ready[0] if name != "priority"}
+        priority = None if self.priority_fn is None else np.array([seq["priority"] for seq in self._ready])
         self.replay.insert(**batch, priority=priority)
         self._ready = []

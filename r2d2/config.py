@@ -1,0 +1,157 @@
+"""Configuration of R2D2; the dataclass is also the command line."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from common.envs import frames_per_step, is_atari
+from common.owner import config_with_resume
+
+
+@dataclass(frozen=True)
+class Config:
+    """R2D2 (Kapturowski et al. 2019): Ape-X's actors and learner with an LSTM Q-network trained on
+    stored sequences, burn-in from the stored recurrent state, n-step double Q-learning on rescaled
+    values. With --serial, the same actors, replay and learner run in turn in one process."""
+
+    env_id: str = "ALE/Pong-v5"
+    """gymnasium id; ALE/... ids get the DQN Atari protocol"""
+    seed: int = 0
+    """base random seed; actor i uses seed + 1000 * (i + 1)"""
+    num_workers: int = 2
+    """actor processes (with --serial: actors stepped in turn in the one process)"""
+    total_steps: int = 50_000_000
+    """agent steps summed over all actor envs"""
+    max_seconds: float = 0.0
+    """wall-clock budget of the run in seconds, counted across resumes (0: none)"""
+    stop_return: float | None = None
+    """stop once an evaluation mean reaches this return"""
+    run_dir: str = ""
+    """where metrics, checkpoints and plots go (default: runs/r2d2-<env>-<seed>-<time>)"""
+    resume: str = ""
+    """checkpoint file or run directory to continue from (the replay is not saved: it refills)"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """learner device; auto uses CUDA when present. Actors always run on the CPU"""
+    sticky_actions: bool = False
+    """ALE only: repeat the previous action with probability 0.25 (Machado et al. 2018)"""
+    serial: bool = False
+    """run actors and learner in turn in one process (deterministic for a fixed seed)"""
+
+    envs_per_actor: int = 4
+    """environments per actor, stepped together with one batched forward pass"""
+    epsilon_base: float = 0.4
+    """epsilon ladder: env i of N uses epsilon_base ** (1 + epsilon_alpha * i / (N - 1))"""
+    epsilon_alpha: float = 7.0
+    """epsilon ladder exponent range"""
+    param_refresh_steps: int = 400
+    """env steps of an actor between looks at the learner's published parameters"""
+    replay_block_size: int = 4
+    """sequences an actor env collects before one replay insert"""
+
+    sequence_length: int = 80
+    """steps per stored sequence, burn-in included"""
+    sequence_overlap: int = 40
+    """steps shared by consecutive sequences of one episode"""
+    burn_in: int = 40
+    """steps that only warm up the recurrent state from the stored one, without gradient or loss
+    (sequences that start an episode have the exact zero state and train from their first step)"""
+    n_step: int = 5
+    """steps of reward summed before bootstrapping"""
+    gamma: float = 0.997
+    """discount"""
+    eta: float = 0.9
+    """sequence priority: eta * max |TD| + (1 - eta) * mean |TD|"""
+    lr: float = 1e-4
+    """Adam learning rate"""
+    adam_eps: float = 1e-3
+    """Adam epsilon"""
+    max_grad_norm: float = 40.0
+    """gradient-norm clip of each update"""
+    target_update_interval: int = 2500
+    """learner updates between copies of the target network"""
+    batch_size: int = 64
+    """sequences per learner update"""
+    replay_capacity: int = 4000
+    """sequences held by the replay (on Atari about 2.3 MB of shared memory each: 80 stacks of 4 frames)"""
+    alpha: float = 0.9
+    """priority exponent"""
+    beta: float = 0.6
+    """importance-sampling exponent"""
+    learning_starts: int = 1000
+    """sequences in the replay before the first update"""
+    samples_per_insert: float = 0.0
+    """rate limit: sampled sequences per inserted one (0: none; with --serial, 0 means one update per round)"""
+    torso_size: int = 512
+    """width of the torso's last layer"""
+    lstm_size: int = 512
+    """LSTM units"""
+    diagnostic_interval: int = 100
+    """learner updates between Q-value discrepancy measurements (stored vs zero vs actor's state)"""
+
+    eval_interval_seconds: float = 30.0
+    """seconds between evaluations of the published model (0: no evaluation)"""
+    eval_episodes: int = 10
+    """episodes per evaluation, greedy actions"""
+    log_interval_seconds: float = 5.0
+    """seconds between progress lines and metrics rows"""
+    checkpoint_interval_seconds: float = 300.0
+    """seconds between checkpoints (the last two are kept)"""
+
+    def __post_init__(self) -> None:
+        positive = ("num_workers", "total_steps", "envs_per_actor", "epsilon_base", "param_refresh_steps",
+                    "replay_block_size", "sequence_length", "n_step", "lr", "adam_eps", "max_grad_norm",
+                    "target_update_interval", "batch_size", "replay_capacity", "torso_size", "lstm_size",
+                    "diagnostic_interval", "eval_episodes", "log_interval_seconds", "checkpoint_interval_seconds")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("max_seconds", "eval_interval_seconds", "epsilon_alpha", "alpha", "beta", "burn_in",
+                     "sequence_overlap", "learning_starts", "samples_per_insert"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"--gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"--eta must be in [0, 1], got {self.eta}")
+        if self.epsilon_base > 1.0:
+            raise ValueError(f"--epsilon-base must be at most 1, got {self.epsilon_base}")
+        if self.num_workers > 256:
+            raise ValueError(f"--num-workers {self.num_workers} is more processes than any box runs well")
+        if self.sequence_overlap >= self.sequence_length:
+            raise ValueError(f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length "
+                             f"{self.sequence_length}")
+        if self.burn_in >= self.sequence_length:
+            raise ValueError(f"--burn-in {self.burn_in} leaves nothing of --sequence-length {self.sequence_length} "
+                             f"to train on")
+        if self.batch_size > self.replay_capacity:
+            raise ValueError(f"--batch-size {self.batch_size} exceeds --replay-capacity {self.replay_capacity}")
+
+    @property
+    def algo(self) -> str:
+        return "r2d2"
+
+    @property
+    def frames_per_step(self) -> int:
+        return frames_per_step(self.env_id)
+
+    @property
+    def num_envs(self) -> int:
+        """Actor envs over all actors: the length of the epsilon ladder."""
+        return self.num_workers * self.envs_per_actor
+
+
+# Small control tasks: short sequences, a small network, frequent target copies, learning within a minute.
+VECTOR_DEFAULTS: dict[str, Any] = dict(
+    total_steps=2_000_000, sequence_length=40, sequence_overlap=20, burn_in=10, gamma=0.99, lr=1e-3,
+    adam_eps=1e-8, target_update_interval=100, batch_size=32, replay_capacity=10_000, learning_starts=64,
+    samples_per_insert=4.0, torso_size=64, lstm_size=64, param_refresh_steps=100, replay_block_size=2,
+    eval_interval_seconds=2.0, log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
+)
+
+
+def make_config(overrides: dict[str, Any]) -> Config:
+    """The config for the given command-line values on top of the env family's defaults (or, when
+    resuming, on top of the resumed run's config.json)."""
+    env_id = overrides.get("env_id", Config.env_id)
+    defaults = {"env_id": env_id} if is_atari(env_id) else {"env_id": env_id, **VECTOR_DEFAULTS}
+    return config_with_resume(Config, overrides, defaults)

@@ -1,0 +1,165 @@
+"""The R2D2 learner: sample sequences, burn in, update, write sequence priorities back.
+
+One update (Kapturowski et al. 2019, section 2.3): sample a batch of sequences by priority; unroll the
+online and target networks from each sequence's stored state; the first `burn_in` steps only warm the
+state up, without gradient (a sequence that starts an episode has the exact zero state and trains
+from step 0); then the n-step double-Q loss on rescaled values (`r2d2.loss`), one Adam step, new
+sequence priorities, and a target copy every `target_update_interval` updates. The interface is
+Ape-X's (`ready`, `inserted`, `sample`, `update`, `net`), so Ape-X's `Prefetcher`, `RateLimit` and
+owner-loop work objects drive it unchanged.
+
+Every `diagnostic_interval` updates the learner also measures the paper's Q-value discrepancy
+(section 3): Q over a sequence's steps from step `length - overlap` on (the burn-in point with the
+paper's 80/40/40), with the state there obtained by unrolling from the stored state, or from the zero
+state, compared with the Q from the state the actor really had at that step (the next sequence's
+stored state, kept with this sequence too).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.counters import RunCounters
+from common.replay import ITEMS_INSERTED
+from common.replay_sequence import SequenceBatch, SequenceReplay
+from r2d2.actor import make_network
+from r2d2.config import Config
+from r2d2.loss import r2d2_loss
+from r2d2.network import LstmState, R2D2Network
+
+
+class DeviceSequences(NamedTuple):
+    """A SequenceBatch as time-major tensors on the learner's device; T = steps, B = sequences."""
+    obs: torch.Tensor          # [T, B, *obs_shape]
+    action: torch.Tensor       # [T, B] int64: a_t
+    reward: torch.Tensor       # [T, B] float32: r_t
+    discount: torch.Tensor     # [T, B] float32: gamma, or 0 after a terminal step
+    mask: torch.Tensor         # [T, B] bool: False on padding
+    prev_action: torch.Tensor  # [T, B] int64: a_{t-1} (the LSTM's input)
+    prev_reward: torch.Tensor  # [T, B] float32: r_{t-1}
+    state: LstmState           # h, c [B, H]: the actor's state before step 0
+    next_state: LstmState      # h, c [B, H]: the actor's state before step `length - overlap`
+    episode_start: torch.Tensor  # [B] bool
+    weight: torch.Tensor       # [B] float32: importance weights
+    key: np.ndarray            # [B] int64: replay keys, for the priority update
+
+
+def to_device(batch: SequenceBatch, device: torch.device) -> DeviceSequences:
+    def move(array: np.ndarray, time_major: bool = False) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array.swapaxes(0, 1) if time_major else array))
+        return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
+
+    # the LSTM's previous action and reward: the stored ones before step 0, then the sequence's own
+    prev_action = np.concatenate([batch.prev_action[:, None], batch.action[:, :-1]], axis=1)  # [B, T]
+    prev_reward = np.concatenate([batch.prev_reward[:, None], batch.reward[:, :-1]], axis=1)
+    return DeviceSequences(
+        move(batch.obs, True), move(batch.action, True), move(batch.reward, True), move(batch.discount, True),
+        move(batch.mask, True), move(prev_action, True), move(prev_reward, True),
+        LstmState(move(batch.h), move(batch.c)), LstmState(move(batch.next_h), move(batch.next_c)),
+        move(batch.episode_start), move(batch.weight), batch.key)
+
+
+def q_discrepancy(q: torch.Tensor, q_true: torch.Tensor, valid: torch.Tensor) -> float:
+    """Delta Q = ||q - q_true||_2 / max |q_true| (R2D2 section 3), averaged over valid steps and sequences.
+
+    q, q_true: [T, B, A]; valid: [T, B] bool. Returns nan if no step is valid.
+    """
+    if not bool(valid.any()):
+        return float("nan")
+    distance = (q - q_true).norm(dim=-1)  # [T, B]
+    scale = torch.where(valid.unsqueeze(-1), q_true.abs(), torch.zeros_like(q_true)).amax(dim=(0, 2))  # [B]
+    per_step = distance / scale.clamp(min=1e-6)
+    return float(per_step[valid].mean())
+
+
+class Learner:
+    def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
+                 replay: SequenceReplay, counters: RunCounters):
+        self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
+        torch.manual_seed(cfg.seed)
+        self.net: R2D2Network = make_network(cfg, obs_shape, num_actions).to(device)
+        self.target = copy.deepcopy(self.net).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.updates = 0
+        self.rng = np.random.default_rng(cfg.seed + 7)
+        self.diagnostics: list[dict[str, float]] = []  # Q discrepancy rows not yet logged
+
+    def ready(self) -> bool:
+        return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
+
+    def inserted(self) -> int:
+        """Sequences ever inserted into the replay."""
+        return int(self.replay.storage.ring.counters[ITEMS_INSERTED])
+
+    def sample(self) -> DeviceSequences:
+        return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
+
+    def burn_in_lengths(self, batch: DeviceSequences) -> torch.Tensor:
+        """[B] int64: cfg.burn_in, or 0 for sequences that start an episode (their zero state is exact)."""
+        return torch.where(batch.episode_start, 0, self.cfg.burn_in).long()
+
+    def online_q(self, batch: DeviceSequences) -> torch.Tensor:
+        """[T, B, A] online Q; no gradient through the burn-in steps of sequences that do not start an episode."""
+        cut = self.cfg.burn_in
+        if cut == 0:
+            return self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)[0]
+        with torch.set_grad_enabled(bool(batch.episode_start.any())):
+            q_burn, state = self.net.unroll(batch.obs[:cut], batch.prev_action[:cut], batch.prev_reward[:cut],
+                                            batch.state)
+        keep = batch.episode_start.unsqueeze(-1)  # the gradient goes on only where the steps train
+        state = LstmState(torch.where(keep, state.h, state.h.detach()), torch.where(keep, state.c, state.c.detach()))
+        q_rest, _ = self.net.unroll(batch.obs[cut:], batch.prev_action[cut:], batch.prev_reward[cut:], state)
+        return torch.cat([q_burn, q_rest])
+
+    def update(self, batch: DeviceSequences) -> np.ndarray:
+        """One gradient step on `batch`; writes its new priorities; returns them, [B] float32."""
+        q = self.online_q(batch)
+        with torch.no_grad():
+            q_target, _ = self.target.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)
+        loss, priority = r2d2_loss(q, batch.action, batch.reward, batch.discount, batch.mask, q_target, q.detach(),
+                                   batch.weight, self.burn_in_lengths(batch), self.cfg.n_step, self.cfg.eta)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        if self.updates % self.cfg.target_update_interval == 0:
+            self.target.load_state_dict(self.net.state_dict())
+        priority = priority.cpu().numpy()
+        self.replay.update_priorities(batch.key, priority)
+        self.counters.updates[0] = self.updates
+        if self.updates % self.cfg.diagnostic_interval == 0:
+            self.diagnostics.append({"updates": self.updates, "loss": float(loss.detach()), **self.measure_discrepancy(batch)})
+        return priority
+
+    @torch.no_grad()
+    def measure_discrepancy(self, batch: DeviceSequences) -> dict[str, float]:
+        """Delta Q from step `length - overlap` on, from the stored and from the zero state, against the
+        actor's state there.
+
+        Only sequences that do not start an episode (for those, stored = zero = the actor's state) and
+        that still have steps there count.
+        """
+        mid = self.cfg.sequence_length - self.cfg.sequence_overlap
+        q_stored, _ = self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)
+        zero = self.net.initial_state(batch.mask.shape[1])
+        q_zero, _ = self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, zero)
+        q_actor, _ = self.net.unroll(batch.obs[mid:], batch.prev_action[mid:], batch.prev_reward[mid:], batch.next_state)
+        valid = batch.mask[mid:] & ~batch.episode_start.unsqueeze(0)
+        return {"dq_stored": q_discrepancy(q_stored[mid:], q_actor, valid),
+                "dq_zero": q_discrepancy(q_zero[mid:], q_actor, valid)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.net.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.net.load_state_dict(saved["model"])
+        self.target.load_state_dict(saved["target"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.updates = int(saved["updates"])
+        self.counters.updates[0] = self.updates

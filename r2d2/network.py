@@ -1,0 +1,62 @@
+"""R2D2's recurrent Q-network: torso -> LSTM -> dueling head (Kapturowski et al. 2019, section 2.3).
+
+The LSTM's input at step t is the torso's features of o_t, the one-hot previous action a_{t-1} and
+the previous reward r_{t-1} (both zero at an episode's first step). The state at an episode's first
+step is the zero state; the actor resets it there, and a stored sequence that starts an episode
+carries zeros.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from apex.network import dueling_aggregate
+from common.networks import make_torso
+
+
+class LstmState(NamedTuple):
+    h: torch.Tensor  # [B, H] float32
+    c: torch.Tensor  # [B, H] float32
+
+
+class R2D2Network(nn.Module):
+    """Shared torso (Atari conv or MLP, `common.networks`) of width `torso_size`, a one-layer LSTM of
+    `lstm_size` units, then dueling value and advantage heads (Wang et al. 2016)."""
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, torso_size: int, lstm_size: int):
+        super().__init__()
+        self.num_actions = num_actions
+        self.torso = make_torso(obs_shape, torso_size)
+        self.lstm = nn.LSTM(self.torso.out_dim + num_actions + 1, lstm_size)
+        self.advantage = nn.Linear(lstm_size, num_actions)
+        self.value = nn.Linear(lstm_size, 1)
+
+    @property
+    def lstm_size(self) -> int:
+        return self.lstm.hidden_size
+
+    def initial_state(self, batch: int = 1) -> LstmState:
+        """The zero state of an episode's first step: h, c [B, H]."""
+        zeros = torch.zeros(batch, self.lstm_size, device=self.value.weight.device)
+        return LstmState(zeros, zeros.clone())
+
+    def unroll(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_reward: torch.Tensor,
+               state: LstmState) -> tuple[torch.Tensor, LstmState]:
+        """obs: [T, B, *obs_shape]; prev_action: [T, B] int64; prev_reward: [T, B] float32;
+        state: the state before step 0 -> (q: [T, B, A] float32, the state after step T - 1)."""
+        steps, batch = prev_action.shape
+        features = self.torso(obs.reshape(steps * batch, *obs.shape[2:])).reshape(steps, batch, -1)
+        one_hot = F.one_hot(prev_action.long(), self.num_actions).float()  # [T, B, A]
+        x = torch.cat([features, one_hot, prev_reward.float().unsqueeze(-1)], dim=-1)
+        out, (h, c) = self.lstm(x, (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous()))
+        q = dueling_aggregate(self.value(out), self.advantage(out))  # [T, B, A]
+        return q, LstmState(h.squeeze(0), c.squeeze(0))
+
+    def step(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_reward: torch.Tensor,
+             state: LstmState) -> tuple[torch.Tensor, LstmState]:
+        """One step for B envs: obs [B, *obs_shape], prev_action [B], prev_reward [B] -> (q [B, A], state)."""
+        q, state = self.unroll(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_reward.unsqueeze(0), state)
+        return q.squeeze(0), state

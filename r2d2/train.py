@@ -1,0 +1,130 @@
+"""Train R2D2 (`python -m r2d2.train`, or `--serial` for actors and learner in turn in one process).
+
+main(cfg) owns every process and shared object of the run: the shared sequence replay, the published
+parameters, the progress counters, the rate-limit tensor, the actor processes and the evaluator. The
+learner runs in this process between the owner loop's checks, driven by Ape-X's work objects (the
+learner has Ape-X's interface); so do the actors in serial mode.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from apex.learner import RateLimit
+from apex.network import PublishedParams
+from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, restore
+from common.checkpoint import network_signature, save_checkpoint
+from common.cli import run_cli
+from common.counters import RunCounters
+from common.logger import RunLogger
+from common.owner import own_run
+from common.replay_sequence import SequenceReplay, SequenceReplayConfig
+from common.run import RunSummary, write_config
+from common.supervisor import Supervisor, eprint
+from r2d2.actor import Actor, run_actor, run_evaluator
+from r2d2.config import Config, make_config
+from r2d2.learner import Learner
+
+DIAGNOSTIC_FIELDS = ("updates", "loss", "dq_stored", "dq_zero")
+
+
+def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> SequenceReplayConfig:
+    """Whole observations per step: uint8 frame stacks on Atari, float32 vectors otherwise."""
+    return SequenceReplayConfig(
+        capacity=cfg.replay_capacity, obs_shape=obs_shape, hidden_size=cfg.lstm_size, length=cfg.sequence_length,
+        overlap=cfg.sequence_overlap, obs_dtype="uint8" if len(obs_shape) == 3 else "float32", alpha=cfg.alpha)
+
+
+class DiagnosticLog:
+    """Writes the learner's Q-value discrepancy rows to q_discrepancy.csv (and TensorBoard, and stdout)."""
+
+    def __init__(self, run_dir: Path, append: bool, logger: RunLogger, learner: Learner):
+        path = run_dir / "q_discrepancy.csv"
+        exists = append and path.is_file()
+        self.file = open(path, "a" if exists else "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=DIAGNOSTIC_FIELDS)
+        if not exists:
+            self.writer.writeheader()
+        self.logger, self.learner = logger, learner
+
+    def flush(self) -> None:
+        for row in self.learner.diagnostics:
+            self.writer.writerow(row)
+            if self.logger.tb is not None:
+                for key in ("loss", "dq_stored", "dq_zero"):
+                    self.logger.tb.add_scalar(f"learner/{key}", row[key], row["updates"])
+        if self.learner.diagnostics:
+            row = self.learner.diagnostics[-1]
+            print(f"update {row['updates']:,}: loss {row['loss']:.4f}, Q discrepancy after burn-in from the stored "
+                  f"state {row['dq_stored']:.3f}, from the zero state {row['dq_zero']:.3f}", flush=True)
+            self.file.flush()
+        self.learner.diagnostics.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
+
+
+def with_diagnostics(work: Callable[[], None], diagnostics: DiagnosticLog) -> Callable[[], None]:
+    def step() -> None:
+        work()
+        diagnostics.flush()
+    return step
+
+
+def main(cfg: Config) -> RunSummary:
+    obs_shape, num_actions, device, run_dir = prepare_run(cfg)
+    counters = RunCounters(cfg.num_workers)
+    replay = SequenceReplay.create(replay_config(cfg, obs_shape))
+    work: ApexWork | SerialWork | None = None
+    diagnostics: DiagnosticLog | None = None
+    try:
+        learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
+        meta = {"family": "r2d2", "algo": cfg.algo, "env_id": cfg.env_id, "network": network_signature(learner.net)}
+        wall_offset = restore(cfg, meta, learner, counters) if cfg.resume else 0.0
+        params = PublishedParams(learner.net)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, cfg)
+        logger = RunLogger(run_dir, append=bool(cfg.resume), title=f"{cfg.algo} on {cfg.env_id}")
+        diagnostics = DiagnosticLog(run_dir, bool(cfg.resume), logger, learner)
+        mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
+        print(f"r2d2 on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "
+              f"run dir {run_dir}", flush=True)
+
+        supervisor = Supervisor(log=eprint)
+        if cfg.serial:
+            actors = [Actor(rank, cfg, replay, params, counters) for rank in range(cfg.num_workers)]
+            work = SerialWork(cfg, actors, learner, params)
+        else:
+            insert_limit = torch.full((1,), -1, dtype=torch.int64).share_memory_()
+            for rank in range(cfg.num_workers):
+                supervisor.start(f"actor-{rank}", run_actor, (rank, cfg, replay.handle, params, counters, insert_limit))
+            work = ApexWork(learner, params, RateLimit(cfg.samples_per_insert, cfg.batch_size, insert_limit))
+        if cfg.eval_interval_seconds > 0:
+            supervisor.start("evaluator", run_evaluator, (params.model, cfg, counters))
+        summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
+
+        def checkpoint(wall_seconds: float) -> Path:
+            return save_checkpoint(run_dir, counters.total_steps(),
+                                   checkpoint_payload(meta, learner, counters, wall_seconds))
+
+        return own_run(cfg, counters, supervisor, logger, summary, wall_offset, checkpoint,
+                       with_diagnostics(work, diagnostics))
+    finally:
+        if work is not None:
+            work.close()
+        if diagnostics is not None:
+            diagnostics.close()
+        replay.close()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, make_config, Config, argv, prog="python -m r2d2.train")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,103 @@
+"""R2D2's actor and learner on real sequences: what is stored, and where gradients may flow."""
+import numpy as np
+import pytest
+import torch
+
+from apex.network import PublishedParams
+from common.counters import RunCounters
+from common.replay_sequence import SequenceReplay
+from r2d2.actor import Actor, make_network
+from r2d2.config import make_config
+from r2d2.envs import ENV_ID
+from r2d2.learner import Learner, to_device
+from r2d2.network import LstmState
+from r2d2.train import replay_config
+
+LENGTH, OVERLAP = 12, 4  # the next sequence starts at step 8
+
+
+@pytest.fixture(scope="module")
+def stored():
+    """One actor env played for 400 steps with a fixed network; the replay's items in insert order."""
+    cfg = make_config({"env_id": ENV_ID, "num_workers": 1, "envs_per_actor": 1, "sequence_length": LENGTH,
+                       "sequence_overlap": OVERLAP, "burn_in": 3, "n_step": 2, "epsilon_base": 0.5,
+                       "epsilon_alpha": 0.0, "lstm_size": 8, "torso_size": 16, "replay_capacity": 1000})
+    torch.manual_seed(0)
+    net = make_network(cfg, (2,), 2)
+    replay = SequenceReplay.create(replay_config(cfg, (2,)))
+    actor = Actor(0, cfg, replay, PublishedParams(net), RunCounters(1))
+    for _ in range(400):
+        actor.step()
+    actor.streams[0].writer.flush()
+    count = len(replay)
+    fields = ("obs", "action", "reward", "discount", "mask", "h", "c", "prev_action", "prev_reward", "episode_start",
+              "next_h", "next_c")
+    items = {name: replay.storage.arrays[name][:count].copy() for name in fields}
+    priorities = replay.storage.ring.tree.leaves()[:count].copy()
+    yield cfg, net, replay, items, priorities
+    actor.close()
+    replay.close()
+
+
+def test_sequences_never_cross_an_episode_end_and_pad_after_it(stored):
+    _, _, _, items, _ = stored
+    assert 40 < len(items["mask"]) and items["episode_start"].sum() >= 10
+    for mask, discount in zip(items["mask"], items["discount"]):
+        count = int(mask.sum())
+        assert mask.tolist() == [True] * count + [False] * (LENGTH - count)  # padding only at the end
+        terminals = np.flatnonzero(discount[:count] == 0)
+        assert terminals.tolist() in ([], [count - 1])  # a terminal can only be a sequence's last real step
+        if count < LENGTH:  # a short sequence is an episode's last one
+            assert len(terminals) == 1 or count == 0
+
+
+def test_episode_starts_have_zero_state_and_later_sequences_continue_the_actor_state(stored):
+    cfg, net, _, items, _ = stored
+    stride = LENGTH - OVERLAP
+    starts = items["episode_start"]
+    assert np.all(items["h"][starts] == 0) and np.all(items["c"][starts] == 0)
+    assert np.all(items["prev_action"][starts] == 0) and np.all(items["prev_reward"][starts] == 0)
+    checked = 0
+    for k in np.flatnonzero(~starts):
+        before = k - 1  # one env: the episode's previous sequence was inserted just before
+        assert np.array_equal(items["obs"][k][:OVERLAP], items["obs"][before][stride:])
+        assert items["prev_action"][k] == items["action"][before][stride - 1]
+        assert items["prev_reward"][k] == items["reward"][before][stride - 1]
+        assert np.array_equal(items["h"][k], items["next_h"][before])
+        # the stored state is what the actor's network computes over the previous sequence's first steps
+        prev_action = np.concatenate([[items["prev_action"][before]], items["action"][before][:stride - 1]])
+        prev_reward = np.concatenate([[items["prev_reward"][before]], items["reward"][before][:stride - 1]])
+        with torch.no_grad():
+            _, state = net.unroll(torch.from_numpy(items["obs"][before][:stride, None]),
+                                  torch.from_numpy(prev_action[:, None]), torch.from_numpy(prev_reward[:, None]),
+                                  LstmState(torch.from_numpy(items["h"][before][None]),
+                                            torch.from_numpy(items["c"][before][None])))
+        assert np.allclose(state.h[0].numpy(), items["h"][k], atol=1e-5)
+        assert np.allclose(state.c[0].numpy(), items["c"][k], atol=1e-5)
+        checked += 1
+    assert checked >= 10
+
+
+def test_initial_priority_is_the_learner_priority_with_the_actor_network(stored):
+    cfg, net, replay, items, priorities = stored
+    learner = Learner(cfg, (2,), 2, torch.device("cpu"), replay, RunCounters(1))
+    learner.net.load_state_dict(net.state_dict())
+    learner.target.load_state_dict(net.state_dict())
+    learner.optimizer = torch.optim.SGD(learner.net.parameters(), lr=0.0)  # measure, do not move
+    batch = replay.sample(16, 0.0, np.random.default_rng(1))
+    expected = learner.update(to_device(batch, torch.device("cpu")))
+    stored_priority = priorities[batch.index] ** (1 / cfg.alpha)
+    assert np.allclose(stored_priority, expected, rtol=1e-4)
+
+
+def test_burn_in_steps_pass_no_gradient_except_at_episode_starts(stored):
+    cfg, _, replay, _, _ = stored
+    learner = Learner(cfg, (2,), 2, torch.device("cpu"), replay, RunCounters(1))
+    batch = to_device(replay.sample(32, 0.0, np.random.default_rng(2)), torch.device("cpu"))
+    assert batch.episode_start.any() and (~batch.episode_start).any()
+    obs = batch.obs.clone().requires_grad_(True)
+    q = learner.online_q(batch._replace(obs=obs))
+    q[cfg.burn_in:].sum().backward()
+    grad = obs.grad[:cfg.burn_in].abs().sum(dim=(0, 2))  # [B]
+    assert torch.all(grad[~batch.episode_start] == 0)
+    assert torch.all(grad[batch.episode_start] > 0)
