@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]" || echo "optional bench extras unavailable; comparisons that need them are skipped"
 	$(PY) -m benchmarks.thread_scaling
 	$(PY) -m benchmarks.replay --quick
+	$(PY) -m benchmarks.apex
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

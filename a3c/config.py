@@ -102,7 +102,7 @@ class Config:
 
 # Small control tasks learn in seconds; the Atari values of the paper would be far too slow there.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
-    total_steps=1_000_000, lr=1e-3, gamma=0.95, hidden_size=64, lstm_size=64, value_coef=0.25,
+    total_steps=1_000_000, lr=1e-3, gamma=0.95, hidden_size=64, lstm_size=64,
     eps_anneal_frames=100_000, target_update_frames=5_000, eval_interval_seconds=2.0,
     log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
@@ -113,4 +113,8 @@ def make_config(overrides: dict[str, Any]) -> Config:
     (or on top of the resumed run's config.json)."""
     env_id = overrides.get("env_id", Config.env_id)
     family = {"env_id": env_id} if is_atari(env_id) else {"env_id": env_id, **VECTOR_DEFAULTS}
+    if not is_atari(env_id) and overrides.get("algo") == "a3c-lstm":
+        # policy and value share the LSTM there: a smaller value weight keeps its gradients from
+        # swamping the policy's (the feed-forward A3C has a value torso of its own on vector tasks)
+        family["value_coef"] = 0.25
     return config_with_resume(Config, overrides, family)
