@@ -95,7 +95,7 @@ def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path, capsys):
     capsys.readouterr()
     assert "holds a network of other shapes" in one_error_line(cli, capsys, ["--resume", str(run), "--hidden-size", "32"])
     assert "was made for env_id 'CartPole-v1'" in one_error_line(
-        capsys, ["--resume", str(run), "--env-id", "Acrobot-v1"])
+        cli, capsys, ["--resume", str(run), "--env-id", "Acrobot-v1"])
     assert "was made for algo 'a3c'" in one_error_line(cli, capsys, ["--resume", str(run), "--algo", "a3c-lstm"])
     checkpoint = sorted(run.glob("ckpt-*.pt"))[-1]
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
