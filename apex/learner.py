@@ -137,15 +137,24 @@ class Learner:
             self.target.load_state_dict(self.net.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.net.state_dict(), "target": self.target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        return learner_state(self)
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.net.load_state_dict(saved["model"])
-        self.target.load_state_dict(saved["target"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.updates = int(saved["updates"])
-        self.counters.updates[0] = self.updates
+        load_learner_state(self, saved)
+
+
+def learner_state(learner: Any) -> dict[str, Any]:
+    """What a checkpoint keeps of a learner with `net`, `target`, `optimizer` and `updates` (Ape-X, R2D2)."""
+    return {"model": learner.net.state_dict(), "target": learner.target.state_dict(),
+            "optimizer": learner.optimizer.state_dict(), "updates": learner.updates}
+
+
+def load_learner_state(learner: Any, saved: dict[str, Any]) -> None:
+    learner.net.load_state_dict(saved["model"])
+    learner.target.load_state_dict(saved["target"])
+    learner.optimizer.load_state_dict(saved["optimizer"])
+    learner.updates = int(saved["updates"])
+    learner.counters.updates[0] = learner.updates
 
 
 class Prefetcher:

@@ -144,7 +144,7 @@ class Config:
 VECTOR_DEFAULTS: dict[str, Any] = dict(
     total_steps=2_000_000, sequence_length=40, sequence_overlap=20, burn_in=10, gamma=0.99, lr=1e-3,
     adam_eps=1e-8, target_update_interval=100, batch_size=32, replay_capacity=10_000, learning_starts=64,
-    samples_per_insert=4.0, torso_size=64, lstm_size=64, param_refresh_steps=100, replay_block_size=2,
+    samples_per_insert=16.0, torso_size=64, lstm_size=64, param_refresh_steps=100, replay_block_size=2,
     eval_interval_seconds=2.0, log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
 

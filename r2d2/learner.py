@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from apex.learner import learner_state, load_learner_state
 from common.counters import RunCounters
 from common.replay import ITEMS_INSERTED
 from common.replay_sequence import SequenceBatch, SequenceReplay
@@ -154,12 +155,7 @@ class Learner:
                 "dq_zero": q_discrepancy(q_zero[mid:], q_actor, valid)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.net.state_dict(), "target": self.target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        return learner_state(self)
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.net.load_state_dict(saved["model"])
-        self.target.load_state_dict(saved["target"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.updates = int(saved["updates"])
-        self.counters.updates[0] = self.updates
+        load_learner_state(self, saved)

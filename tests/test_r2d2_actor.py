@@ -101,3 +101,19 @@ def test_burn_in_steps_pass_no_gradient_except_at_episode_starts(stored):
     grad = obs.grad[:cfg.burn_in].abs().sum(dim=(0, 2))  # [B]
     assert torch.all(grad[~batch.episode_start] == 0)
     assert torch.all(grad[batch.episode_start] > 0)
+
+
+def test_network_unroll_equals_steps_and_reads_previous_action_and_reward():
+    torch.manual_seed(0)
+    net = make_network(make_config({"env_id": ENV_ID, "lstm_size": 8, "torso_size": 16}), (2,), 3)
+    obs, prev_action, prev_reward = torch.randn(5, 2, 2), torch.randint(3, (5, 2)), torch.randn(5, 2)
+    state = net.initial_state(2)
+    assert state.h.shape == (2, 8) and not state.h.any() and not state.c.any()
+    q_unrolled, final = net.unroll(obs, prev_action, prev_reward, state)
+    for t in range(5):
+        q_t, state = net.step(obs[t], prev_action[t], prev_reward[t], state)
+        assert torch.allclose(q_t, q_unrolled[t], atol=1e-6)
+    assert torch.allclose(state.h, final.h, atol=1e-6)
+    q_other_action, _ = net.unroll(obs, (prev_action + 1) % 3, prev_reward, net.initial_state(2))
+    q_other_reward, _ = net.unroll(obs, prev_action, prev_reward + 1, net.initial_state(2))
+    assert not torch.allclose(q_other_action, q_unrolled) and not torch.allclose(q_other_reward, q_unrolled)

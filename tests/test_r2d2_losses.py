@@ -1,6 +1,7 @@
 """R2D2's loss by hand: value rescaling, the priority mix, n-step windows inside sequences, burn-in."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,3 +102,29 @@ def test_priority_floor_for_a_sequence_with_nothing_to_train():
     inputs = loss_inputs()
     _, priority = r2d2_loss(**inputs, burn_in=torch.tensor([3]))
     assert 0 < priority.item() < 1e-5 and math.isfinite(priority.item())
+
+
+def test_nstep_windows_match_a_step_by_step_reading_of_the_definition():
+    # Random sequences (a real prefix, optionally ending in a terminal, then padding) against loops.
+    rng = np.random.default_rng(0)
+    steps, batch, n = 9, 64, 4
+    count = rng.integers(0, steps + 1, batch)
+    mask = np.arange(steps)[:, None] < count[None]
+    reward = np.where(mask, rng.normal(size=(steps, batch)), 0.0)
+    discount = np.where(mask, 0.9, 0.0)
+    ends = (count > 0) & (count < steps) & (rng.random(batch) < 0.5)
+    discount[count[ends] - 1, np.flatnonzero(ends)] = 0.0
+    out = sequence_nstep(torch.tensor(reward), torch.tensor(discount), torch.tensor(mask), n)
+    for b in range(batch):
+        for t in range(steps):
+            end = min(t + n, steps - 1) if t < steps - 1 else steps
+            total, product, terminated = 0.0, 1.0, False
+            for j in range(t, end):
+                total += product * reward[j, b]
+                terminated |= bool(mask[j, b] and discount[j, b] == 0)
+                product *= discount[j, b]
+            stored = end < steps and mask[end, b]
+            assert out.trainable[t, b].item() == bool(mask[t, b] and (stored or terminated))
+            if out.trainable[t, b]:
+                assert out.reward_n[t, b].item() == pytest.approx(total)
+                assert out.discount_n[t, b].item() == pytest.approx(0.0 if terminated else product)

@@ -1,0 +1,108 @@
+"""R2D2 as a run: actor processes and the learner, the diagnostic log, a killed actor, Ctrl-C, resume,
+bad input, and an ALE smoke run."""
+import csv
+import gc
+import math
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from r2d2.config import make_config
+from r2d2.envs import ENV_ID
+from r2d2.train import cli, main
+from tests.helpers import children_of, one_error_line, processes_in_group, shm_entries, start_training, wait_for
+
+SMALL = {"env_id": ENV_ID, "num_workers": 2, "envs_per_actor": 2, "learning_starts": 16, "batch_size": 8,
+         "lstm_size": 16, "torso_size": 16, "diagnostic_interval": 5, "samples_per_insert": 0.0,
+         "sequence_length": 8, "sequence_overlap": 4, "burn_in": 4}
+
+
+def finite_model(checkpoint) -> dict:
+    payload = torch.load(checkpoint, weights_only=True)
+    assert all(torch.isfinite(t).all() for t in payload["model"].values())
+    return payload
+
+
+def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
+    shm_before = shm_entries()
+    summary = main(make_config({**SMALL, "max_seconds": 8.0, "eval_interval_seconds": 2.0, "run_dir": str(tmp_path)}))
+    assert summary.stop_reason.startswith("reached --max-seconds")
+    assert finite_model(summary.checkpoint)["updates"] > 10
+    assert summary.eval_means, "the evaluator ran"
+    rows = list(csv.DictReader(open(tmp_path / "q_discrepancy.csv")))
+    assert rows and all(math.isfinite(float(row["loss"])) for row in rows)
+    measured = [float(row["dq_stored"]) for row in rows if row["dq_stored"] != "nan"]
+    assert measured and all(0 <= value < 10 for value in measured)
+    assert all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
+    gc.collect()  # the replay's locks are named semaphores, gone once their objects are
+    assert shm_entries() <= shm_before, "no shared array or lock is left"
+
+
+def logged_updates(run):
+    metrics = run / "metrics.csv"
+    return [int(row["updates"]) for row in csv.DictReader(open(metrics))] if metrics.is_file() else []
+
+
+def test_a_killed_actor_is_restarted_and_ctrl_c_saves_and_exits(tmp_path):
+    shm_before = shm_entries()
+    run = tmp_path / "run"
+    proc = start_training("r2d2.train", "--env-id", ENV_ID, "--num-workers", "2", "--learning-starts", "16",
+                          "--eval-interval-seconds", "0", "--log-interval-seconds", "0.5", "--run-dir", str(run),
+                          log=tmp_path / "log")
+    spawned = lambda: [pid for pid, cmd in children_of(proc.pid) if "spawn_main" in cmd]  # noqa: E731
+    assert wait_for(lambda: len(spawned()) >= 2, 60), "actors start"
+    assert wait_for(lambda: logged_updates(run)[-1:] > [0], 60), "the learner is updating"
+    victim = sorted(spawned())[0]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: victim not in spawned() and len(spawned()) >= 2, 15), "a replacement starts"
+    updates_after_kill = logged_updates(run)[-1]
+    assert wait_for(lambda: logged_updates(run)[-1] > updates_after_kill, 30), "the learner goes on"
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+    assert time.monotonic() - started < 10
+    log = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, log
+    assert f"(pid {victim}) died with exit code -9" in log and "Traceback" not in log
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    assert shm_entries() <= shm_before, "no /dev/shm segment is left"
+    payload = finite_model(sorted(run.glob("ckpt-*.pt"))[-1])
+    assert payload["meta"]["algo"] == "r2d2" and payload["updates"] > 0
+
+
+def test_serial_resume_continues_counters(tmp_path):
+    base = {**SMALL, "serial": True, "num_workers": 1, "eval_interval_seconds": 0.0, "run_dir": str(tmp_path)}
+    first = main(make_config({**base, "total_steps": 800}))
+    before = torch.load(first.checkpoint, weights_only=True)
+    second = main(make_config({"resume": str(tmp_path), "total_steps": 1600}))
+    after = torch.load(second.checkpoint, weights_only=True)
+    assert before["counters"]["steps"].sum() == 800 and after["counters"]["steps"].sum() == 1600
+    assert after["updates"] > before["updates"] > 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
+    (["--burn-in", "80"], "--burn-in 80 leaves nothing"),
+    (["--sequence-overlap", "80"], "--sequence-overlap 80 must be below"),
+    (["--eta", "2"], "--eta must be in [0, 1]"),
+    (["--resume", "/nonexistent/run"], "cannot resume"),
+])
+def test_bad_input_gives_one_clear_line(capsys, argv, expected):
+    assert expected in one_error_line(cli, capsys, argv)
+
+
+def test_atari_smoke(tmp_path):
+    cfg = make_config({"env_id": "ALE/Pong-v5", "serial": True, "num_workers": 1, "envs_per_actor": 2,
+                       "total_steps": 300, "sequence_length": 20, "sequence_overlap": 10, "burn_in": 10,
+                       "learning_starts": 8, "batch_size": 4, "replay_capacity": 64, "lstm_size": 32,
+                       "torso_size": 32, "diagnostic_interval": 2, "eval_interval_seconds": 0.0,
+                       "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    assert summary.env_steps >= 300
+    payload = finite_model(summary.checkpoint)
+    assert payload["updates"] > 0
+    assert payload["model"]["torso.net.0.weight"].shape == (16, 4, 8, 8)
+    assert payload["model"]["lstm.weight_ih_l0"].shape == (4 * 32, 32 + 6 + 1)  # features, one-hot action, reward
