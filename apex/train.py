@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -24,6 +24,7 @@ from common.envs import make_env
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
 from common.owner import own_run
+from common.replay import ReplayBase
 from common.replay_transition import TransitionReplay, TransitionReplayConfig
 from common.run import RunSummary, default_run_dir, write_config
 from common.supervisor import Supervisor, eprint
@@ -111,6 +112,23 @@ class SerialWork:
             actor.close()
 
 
+def start_actors(cfg: Any, supervisor: Supervisor, actor_cls: Callable[..., Any], actor_main: Callable[..., None],
+                 replay: ReplayBase, learner: Any, params: PublishedParams, counters: RunCounters) -> ApexWork | SerialWork:
+    """The actors and the learner's share of the owner loop (Ape-X and R2D2).
+
+    Serial: `actor_cls(rank, cfg, replay, params, counters)` in this process, stepped by SerialWork.
+    Otherwise one supervised process per actor running `actor_main(rank, cfg, replay handle, params,
+    counters, insert limit, should_stop)`, and ApexWork for the learner under the rate limit.
+    """
+    if cfg.serial:
+        actors = [actor_cls(rank, cfg, replay, params, counters) for rank in range(cfg.num_workers)]
+        return SerialWork(cfg, actors, learner, params)
+    insert_limit = torch.full((1,), -1, dtype=torch.int64).share_memory_()
+    for rank in range(cfg.num_workers):
+        supervisor.start(f"actor-{rank}", actor_main, (rank, cfg, replay.handle, params, counters, insert_limit))
+    return ApexWork(learner, params, RateLimit(cfg.samples_per_insert, cfg.batch_size, insert_limit))
+
+
 def restore(cfg: Config, meta: dict, learner: Learner, counters: RunCounters) -> float:
     """Loads --resume into the learner and counters; returns the run's wall seconds so far."""
     path, payload = load_checkpoint(cfg.resume, meta)
@@ -157,15 +175,7 @@ def main(cfg: Config) -> RunSummary:
               f"run dir {run_dir}", flush=True)
 
         supervisor = Supervisor(log=eprint)
-        if cfg.serial:
-            actors = [Actor(rank, cfg, replay, params, counters) for rank in range(cfg.num_workers)]
-            work = SerialWork(cfg, actors, learner, params)
-        else:
-            insert_limit = torch.full((1,), -1, dtype=torch.int64).share_memory_()
-            for rank in range(cfg.num_workers):
-                supervisor.start(f"actor-{rank}", run_actor,
-                                 (rank, cfg, replay.handle, params, counters, insert_limit))
-            work = ApexWork(learner, params, RateLimit(cfg.samples_per_insert, cfg.batch_size, insert_limit))
+        work = start_actors(cfg, supervisor, Actor, run_actor, replay, learner, params, counters)
         if cfg.eval_interval_seconds > 0:
             supervisor.start("evaluator", run_evaluator,
                              (params.model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds,

@@ -12,11 +12,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import torch
-
-from apex.learner import RateLimit
 from apex.network import PublishedParams
-from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, restore
+from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, restore, start_actors
 from common.checkpoint import network_signature, save_checkpoint
 from common.cli import run_cli
 from common.counters import RunCounters
@@ -96,14 +93,7 @@ def main(cfg: Config) -> RunSummary:
               f"run dir {run_dir}", flush=True)
 
         supervisor = Supervisor(log=eprint)
-        if cfg.serial:
-            actors = [Actor(rank, cfg, replay, params, counters) for rank in range(cfg.num_workers)]
-            work = SerialWork(cfg, actors, learner, params)
-        else:
-            insert_limit = torch.full((1,), -1, dtype=torch.int64).share_memory_()
-            for rank in range(cfg.num_workers):
-                supervisor.start(f"actor-{rank}", run_actor, (rank, cfg, replay.handle, params, counters, insert_limit))
-            work = ApexWork(learner, params, RateLimit(cfg.samples_per_insert, cfg.batch_size, insert_limit))
+        work = start_actors(cfg, supervisor, Actor, run_actor, replay, learner, params, counters)
         if cfg.eval_interval_seconds > 0:
             supervisor.start("evaluator", run_evaluator, (params.model, cfg, counters))
         summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
