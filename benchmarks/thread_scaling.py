@@ -78,16 +78,20 @@ def _table(title: str, rows: list[dict], workers: list[int], cell) -> list[str]:
     return lines
 
 
-def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str) -> None:
+def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, load: str = "") -> None:
     lines = [f"# Thread scaling on {env_id} ({os.cpu_count()} cores)"]
-    lines += _table("Throughput speedup over one worker (env frames/s in brackets):", rows, workers,
+    if load:
+        lines += ["", f"1-minute load average {load} (other work on the box lowers every figure)."]
+    lines += _table(f"Throughput speedup over {workers[0]} worker(s) (env frames/s in brackets):", rows, workers,
                     lambda r, base: f"{r['frames_per_second'] / base['frames_per_second']:.2f}x "
                                     f"({r['frames_per_second']:,.0f})")
-    if any(r["seconds_to_threshold"] is not None for r in rows):
+    solved = any(r["seconds_to_threshold"] is not None for r in rows)
+    if solved and len(workers) > 1:
         lines += _table("Training speedup, as in the paper's Table 2: wall time to the threshold with one worker "
                         "over wall time with k workers (medians over seeds; the time includes start-up):",
                         rows, workers,
                         lambda r, base: f"{base['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x")
+    if solved:
         lines += _table("Data efficiency: median wall seconds from the command's start / env frames until the "
                         "evaluation mean reaches the threshold (inf: not within the budget):", rows, workers,
                         lambda r, base: f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1:
         parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for algo in args.algos:
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    write_table(rows, sorted(args.workers), args.out, args.env_id)
+    write_table(rows, sorted(args.workers), args.out, args.env_id,
+                load=f"{load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     plot(rows, sorted(args.workers), args.out, args.env_id)
     return 0
 
