@@ -113,7 +113,8 @@ class SerialWork:
 
 
 def start_actors(cfg: Any, supervisor: Supervisor, actor_cls: Callable[..., Any], actor_main: Callable[..., None],
-                 replay: ReplayBase, learner: Any, params: PublishedParams, counters: RunCounters) -> ApexWork | SerialWork:
+                 replay: ReplayBase, learner: Any, params: PublishedParams,
+                 counters: RunCounters) -> ApexWork | SerialWork:
     """The actors and the learner's share of the owner loop (Ape-X and R2D2).
 
     Serial: `actor_cls(rank, cfg, replay, params, counters)` in this process, stepped by SerialWork.

@@ -5,9 +5,11 @@ the actor's network had at its first step, a per-step mask (0 for padding past t
 one priority. For R2D2's network it also keeps the action and reward that came before the first step
 (the LSTM's inputs there), whether the first step starts an episode (its stored state is then exactly
 the zero state), and the state the actor had at step `length - overlap`, where the episode's next
-sequence starts (for the learner's stale-state diagnostic). `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every
-`length - overlap` steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and
-the last one of an episode is padded. Locking, keys and weights are those of `common/replay.py`.
+sequence starts (for the learner's stale-state diagnostic).
+
+`SequenceWriter` cuts an actor's stream into such sequences: a new one starts every `length - overlap`
+steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and the last one of an
+episode is padded. Locking, keys and weights are those of `common/replay.py`.
 """
 from __future__ import annotations
 

@@ -134,7 +134,8 @@ class Learner:
         self.replay.update_priorities(batch.key, priority)
         self.counters.updates[0] = self.updates
         if self.updates % self.cfg.diagnostic_interval == 0:
-            self.diagnostics.append({"updates": self.updates, "loss": float(loss.detach()), **self.measure_discrepancy(batch)})
+            self.diagnostics.append({"updates": self.updates, "loss": float(loss.detach()),
+                                     **self.measure_discrepancy(batch)})
         return priority
 
     @torch.no_grad()
@@ -149,7 +150,8 @@ class Learner:
         q_stored, _ = self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)
         zero = self.net.initial_state(batch.mask.shape[1])
         q_zero, _ = self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, zero)
-        q_actor, _ = self.net.unroll(batch.obs[mid:], batch.prev_action[mid:], batch.prev_reward[mid:], batch.next_state)
+        q_actor, _ = self.net.unroll(batch.obs[mid:], batch.prev_action[mid:], batch.prev_reward[mid:],
+                                     batch.next_state)
         valid = batch.mask[mid:] & ~batch.episode_start.unsqueeze(0)
         return {"dq_stored": q_discrepancy(q_stored[mid:], q_actor, valid),
                 "dq_zero": q_discrepancy(q_zero[mid:], q_actor, valid)}

@@ -54,6 +54,11 @@ class SequenceTargets(NamedTuple):
     trainable: torch.Tensor   # [T, B] bool: the step has a proper target
 
 
+def _pad(x: torch.Tensor, steps: int, fill: float | bool) -> torch.Tensor:
+    """x: [T, ...] -> [T + steps, ...], the new steps filled with `fill`."""
+    return torch.cat([x, torch.full((steps,) + x.shape[1:], fill, dtype=x.dtype, device=x.device)])
+
+
 def sequence_nstep(r_t: torch.Tensor, discount_t: torch.Tensor, mask: torch.Tensor, n: int) -> SequenceTargets:
     """Windows of n steps inside sequences. r_t, discount_t: [T, B] float32 (discount_t is gamma, or
     0 after a terminal step); mask: [T, B] bool (False: padding past the episode's end).
@@ -66,8 +71,7 @@ def sequence_nstep(r_t: torch.Tensor, discount_t: torch.Tensor, mask: torch.Tens
     bootstrap = torch.clamp(time + n, max=steps - 1)
     bootstrap[-1] = steps
     length = bootstrap - time  # [T] m
-    pad = lambda x, fill: torch.cat([x, torch.full((n,) + x.shape[1:], fill, dtype=x.dtype, device=x.device)])  # noqa: E731
-    r_pad, d_pad, m_pad = pad(r_t, 0.0), pad(discount_t, 0.0), pad(mask, False)
+    r_pad, d_pad, m_pad = _pad(r_t, n, 0.0), _pad(discount_t, n, 0.0), _pad(mask, n, False)
     reward_n = torch.zeros_like(r_t)
     discount_n = torch.ones_like(r_t)
     terminated = torch.zeros_like(mask)

@@ -67,7 +67,8 @@ def loss_inputs():
     # action 0 at step 2, whose target value is 4, not the target net's max 8 (double Q).
     q_tm1 = torch.tensor([[[1.003 - 0.5, 9.0]], [[9.0, h4 - 1.0]], [[0.0, 0.0]]], requires_grad=True)
     return dict(q_tm1=q_tm1, a_tm1=torch.tensor([[0], [1], [0]]), r_t=torch.tensor([[1.0], [2.0], [0.0]]),
-                discount_t=torch.tensor([[0.5], [0.5], [0.5]]), mask=torch.tensor([[True], [True], [True]]), q_target=q_target, q_selector=q_selector,
+                discount_t=torch.tensor([[0.5], [0.5], [0.5]]), mask=torch.tensor([[True], [True], [True]]),
+                q_target=q_target, q_selector=q_selector,
                 weight=torch.tensor([2.0]), n=2)
 
 
