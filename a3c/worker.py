@@ -96,18 +96,26 @@ def sample_policy_action(model: nn.Module, actor: Actor) -> int:
     return int(torch.multinomial(F.softmax(logits, -1), 1))
 
 
-def make_epsilon_greedy(cfg: Config, counters: RunCounters, final_epsilon: float,
-                        rng: np.random.Generator) -> Callable[[nn.Module, Actor], int]:
-    """epsilon-greedy on Q, epsilon annealed on the frames of all workers together."""
+class EpsilonGreedy:
+    """epsilon-greedy on Q; epsilon anneals on the frames of all workers together.
 
-    def act(model: nn.Module, actor: Actor) -> int:
-        frames = counters.total_steps() * cfg.frames_per_step
-        if rng.random() < L.epsilon(frames, final_epsilon, cfg.eps_anneal_frames):
-            return int(rng.integers(actor.env.action_space.n))
+    The worker refreshes epsilon once per window (`anneal`), not per step: reading the counters that
+    the other workers write, every step, costs more than the five-step lag changes the schedule.
+    """
+
+    def __init__(self, cfg: Config, final_epsilon: float, rng: np.random.Generator):
+        self.cfg, self.final_epsilon, self.rng = cfg, final_epsilon, rng
+        self.epsilon = 1.0
+
+    def anneal(self, counters: RunCounters) -> None:
+        frames = counters.total_steps() * self.cfg.frames_per_step
+        self.epsilon = L.epsilon(frames, self.final_epsilon, self.cfg.eps_anneal_frames)
+
+    def __call__(self, model: nn.Module, actor: Actor) -> int:
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(actor.env.action_space.n))
         with torch.no_grad():
             return int(model(actor.obs.unsqueeze(0)).argmax(-1))
-
-    return act
 
 
 def a3c_window_loss(cfg: Config, model: nn.Module, window: Window, start_state) -> torch.Tensor:
@@ -162,13 +170,15 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
     if cfg.is_policy_method:
         policy = sample_policy_action
     else:
-        policy = make_epsilon_greedy(cfg, shared.counters, L.sample_final_epsilon(rng), rng)
+        policy = EpsilonGreedy(cfg, L.sample_final_epsilon(rng), rng)
     actor = Actor(cfg, rank, seed, policy)
     actor.state = model.initial_state()
     pairs = list(zip(model.parameters(), shared.model.parameters()))
     while not should_stop():
         with torch.no_grad():
             torch._foreach_copy_([local for local, _ in pairs], [glob for _, glob in pairs])
+        if not cfg.is_policy_method:
+            policy.anneal(shared.counters)
         window = actor.collect(model, shared.counters)
         if cfg.is_policy_method:
             loss = a3c_window_loss(cfg, model, window, actor.start_state)
