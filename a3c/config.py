@@ -9,7 +9,6 @@ from common.owner import config_with_resume
 
 Algo = Literal["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"]
 POLICY_ALGOS = ("a3c", "a3c-lstm")
-VALUE_ALGOS = ("q1", "sarsa1", "nstep-q")
 
 
 @dataclass(frozen=True)

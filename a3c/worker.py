@@ -51,6 +51,7 @@ class Actor:
         self.obs = torch.as_tensor(obs)
         self.pending_action: int | None = None
         self.state = None
+        self.start_state = None  # the recurrent state at the start of the last window
 
     def collect(self, model: nn.Module, counters: RunCounters) -> Window:
         obs, actions, next_actions, rewards, discounts = [self.obs], [], [], [], []

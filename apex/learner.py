@@ -21,7 +21,7 @@ from torch import nn
 
 from apex.config import Config
 from apex.loss import PRIORITY_FLOOR, double_q_nstep_loss
-from apex.network import PublishedParams, QNetwork
+from apex.network import QNetwork
 from common.counters import RunCounters
 from common.replay import ITEMS_INSERTED
 from common.replay_transition import TransitionBatch, TransitionReplay

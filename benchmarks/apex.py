@@ -118,7 +118,7 @@ def learner_updates(device: str, threads: int, seconds: float) -> dict[str, Any]
     import torch
 
     from apex.config import make_config
-    from apex.learner import Learner, Prefetcher, RateLimit
+    from apex.learner import Learner, RateLimit
     from apex.network import PublishedParams
     from apex.train import ApexWork, replay_config
     from common.counters import RunCounters

@@ -67,7 +67,7 @@ def test_resume_continues_counters_and_curves(tmp_path):
     second = subprocess.run([sys.executable, "-m", "a3c.train", "--resume", str(run), "--total-steps", "9000"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
-    assert f"resumed from" in second.stdout
+    assert "resumed from" in second.stdout
     payload = torch.load(sorted(run.glob("ckpt-*.pt"))[-1], weights_only=True)
     assert payload["counters"]["steps"].sum() >= 9000
     with open(run / "metrics.csv") as f:

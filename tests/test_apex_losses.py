@@ -1,6 +1,5 @@
 """Hand-computed truths of Ape-X's parts: targets, loss, dueling head, epsilon ladder, n-step buffer,
 published parameters and the rate limit."""
-import numpy as np
 import pytest
 import torch
 
