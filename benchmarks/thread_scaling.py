@@ -1,14 +1,20 @@
-"""How the asynchronous methods scale with workers on this box (Mnih et al. 2016, Table 2 and Figure 3).
+"""How each family scales with processes on this box (Mnih et al. 2016, Table 2 and Figure 3).
 
-For each method and worker count, two measurements through the same command users run
-(`python -m a3c.train`):
-  throughput:      steady-state env frames/s over --seconds with evaluation off;
+--family async: the asynchronous methods (`python -m a3c.train --algo ...`) with 1..N worker processes.
+--family replay: Ape-X and R2D2 (`python -m apex.train`, `python -m r2d2.train`) with 1..N actor
+processes (--num-workers) and the learner in the train process, run with --samples-per-insert 0 (the
+paper's free-running actors and learner; a rate limit would tie the actors' pace to the learner's).
+For each method and process count, two measurements through the same command users run:
+  throughput:      steady-state env frames/s over --seconds with evaluation off (for the replay family
+                   also learner updates/s; its steady state starts once the learner has started);
   data efficiency: wall clock from the command's start until an evaluation mean reaches --threshold,
-                   and the env frames used by then (median over --seeds).
+                   and the env frames used by then (median over --seeds; the family's own defaults).
 Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's Table 2) and
-<out>/scaling.png.
+<out>/scaling.png; <out> defaults to benchmarks/results/thread_scaling (async) or
+benchmarks/results/thread_scaling_replay (replay).
 
     python -m benchmarks.thread_scaling                      # CartPole-v1, all five methods, 1..cores workers
+    python -m benchmarks.thread_scaling --family replay --no-solve       # Ape-X and R2D2, 1..cores actors
     python -m benchmarks.thread_scaling --env-id ALE/Pong-v5 --algos a3c --workers 1 --no-solve
 """
 from __future__ import annotations
@@ -25,32 +31,67 @@ from pathlib import Path
 
 from common.logger import read_csv
 
-ALGOS = ["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"]
+FAMILIES = {"async": ("a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"), "replay": ("apex", "r2d2")}
+UNITS = {"async": "workers", "replay": "actors"}
+REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
+ASYNC_FIELDS = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
+                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed"]
+REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
 
-def run_train(args: list[str], run_dir: Path, timeout: float) -> float:
-    """Runs `python -m a3c.train args`; returns its wall-clock seconds from start to exit."""
+def family_of(algo: str) -> str:
+    return next(family for family, algos in FAMILIES.items() if algo in algos)
+
+
+def module_args(algo: str) -> list[str]:
+    """The training module (and --algo) that runs `algo`."""
+    return ["a3c.train", "--algo", algo] if family_of(algo) == "async" else [f"{algo}.train"]
+
+
+def default_workers(cores: int) -> list[int]:
+    """1..cores up to 8, then doubling up to cores (a 64-core box would otherwise take 64 runs per method)."""
+    counts = list(range(1, min(cores, 8) + 1))
+    while counts[-1] * 2 < cores:
+        counts.append(counts[-1] * 2)
+    return counts if counts[-1] == cores else [*counts, cores]
+
+
+def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> float:
+    """Runs `python -m <algo's module> args`; returns its wall-clock seconds from start to exit."""
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "a3c.train", *args, "--run-dir", str(run_dir)],
-                            capture_output=True, text=True, timeout=timeout)
+    command = [sys.executable, "-m", *module_args(algo), *args, "--run-dir", str(run_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
-        raise RuntimeError(f"a3c.train {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"{' '.join(command[2:])} failed:\n{result.stderr[-2000:]}")
     return time.monotonic() - start
 
 
-def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path) -> float:
-    """Steady-state env frames/s: from the first metrics row after warm-up to the last."""
+def steady_rates(rows: list[dict[str, float]], learner: bool) -> tuple[float, float]:
+    """(env frames/s, updates/s) between the first metrics row WARMUP_SECONDS after the first step (after the
+    first update with `learner`) and the last row but one (the last counts the shutdown); raises ValueError
+    when fewer than two rows remain."""
+    started = [r for r in rows if r["env_steps"] > 0 and (r["updates"] > 0 or not learner)]
+    window = [r for r in started if r["wall_seconds"] >= started[0]["wall_seconds"] + WARMUP_SECONDS][:-1] \
+        if started else []
+    if len(window) < 2:
+        raise ValueError("too short a run to measure")
+    first, last = window[0], window[-1]
+    seconds = last["wall_seconds"] - first["wall_seconds"]
+    return (last["env_frames"] - first["env_frames"]) / seconds, (last["updates"] - first["updates"]) / seconds
+
+
+def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path) -> tuple[float, float]:
+    """Steady-state (env frames/s, learner updates/s) of one run with `workers` workers or actors."""
     run_dir = tmp / f"tp-{algo}-{workers}"
-    run_train(["--env-id", env_id, "--algo", algo, "--num-workers", str(workers), "--max-seconds", str(seconds),
-               "--eval-interval-seconds", "0", "--log-interval-seconds", "1", "--total-steps", str(10**12)],
-              run_dir, timeout=seconds + 120)
-    rows = [r for r in read_csv(run_dir / "metrics.csv") if r["env_steps"] > 0]
-    rows = [r for r in rows if r["wall_seconds"] >= rows[0]["wall_seconds"] + WARMUP_SECONDS][:-1]
-    if len(rows) < 2:
-        raise RuntimeError(f"{algo} with {workers} workers: too short a run to measure, raise --seconds")
-    first, last = rows[0], rows[-1]
-    return (last["env_frames"] - first["env_frames"]) / (last["wall_seconds"] - first["wall_seconds"])
+    replay = family_of(algo) == "replay"
+    run_train(["--env-id", env_id, "--num-workers", str(workers), "--max-seconds", str(seconds),
+               "--eval-interval-seconds", "0", "--log-interval-seconds", "1", "--total-steps", str(10**12),
+               *(REPLAY_THROUGHPUT_FLAGS if replay else [])], run_dir, timeout=seconds + 120, algo=algo)
+    try:
+        return steady_rates(read_csv(run_dir / "metrics.csv"), learner=replay)
+    except ValueError:
+        raise RuntimeError(f"{algo} with {workers} workers: too short a run to measure, raise --seconds") from None
 
 
 def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, max_seconds: float,
@@ -60,17 +101,17 @@ def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, ma
     Both are inf when the threshold is not reached within max_seconds.
     """
     run_dir = tmp / f"solve-{algo}-{workers}-{seed}"
-    seconds = run_train(["--env-id", env_id, "--algo", algo, "--num-workers", str(workers), "--seed", str(seed),
+    seconds = run_train(["--env-id", env_id, "--num-workers", str(workers), "--seed", str(seed),
                          "--stop-return", str(threshold), "--max-seconds", str(max_seconds)],
-                        run_dir, timeout=max_seconds + 120)
+                        run_dir, timeout=max_seconds + 120, algo=algo)
     reached = [r for r in read_csv(run_dir / "eval.csv") if r["eval_return_mean"] >= threshold]
     if not reached:
         return float("inf"), float("inf")
     return seconds, reached[0]["env_frames"]
 
 
-def _table(title: str, rows: list[dict], workers: list[int], cell) -> list[str]:
-    lines = ["", title, "", "| method | " + " | ".join(f"{w} workers" for w in workers) + " |",
+def _table(title: str, rows: list[dict], workers: list[int], cell, unit: str = "workers") -> list[str]:
+    lines = ["", title, "", "| method | " + " | ".join(f"{w} {unit}" for w in workers) + " |",
              "|---|" + "---|" * len(workers)]
     for algo in dict.fromkeys(r["algo"] for r in rows):
         mine = {r["workers"]: r for r in rows if r["algo"] == algo}
@@ -79,23 +120,40 @@ def _table(title: str, rows: list[dict], workers: list[int], cell) -> list[str]:
 
 
 def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, load: str = "") -> None:
-    lines = [f"# Thread scaling on {env_id} ({os.cpu_count()} cores)"]
+    replay = family_of(rows[0]["algo"]) == "replay"
+    unit = UNITS["replay" if replay else "async"]
+    loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
+    if not load and loads:
+        load = f"{min(loads):.2f}-{max(loads):.2f} at the start of the runs"
+    if not load and (out / "scaling.md").is_file():  # a redraw of a CSV without loads keeps the measured line
+        prefix = "1-minute load average "
+        line = next((x for x in (out / "scaling.md").read_text().splitlines() if x.startswith(prefix)), "")
+        load = line[len(prefix):].split(" (other work")[0]
+    lines = [f"# {'Actor' if replay else 'Thread'} scaling on {env_id} ({os.cpu_count()} cores)"]
+    if replay:
+        lines += ["", f"k actor processes and the learner in the train process, with "
+                      f"`{' '.join(REPLAY_THROUGHPUT_FLAGS)}` for throughput (actors and learner run free); "
+                      f"the data-efficiency runs use the family's defaults."]
     if load:
         lines += ["", f"1-minute load average {load} (other work on the box lowers every figure)."]
-    lines += _table(f"Throughput speedup over {workers[0]} worker(s) (env frames/s in brackets):", rows, workers,
+    lines += _table(f"Throughput speedup over {workers[0]} {unit if replay else 'worker(s)'} "
+                    f"(env frames/s in brackets):", rows, workers,
                     lambda r, base: f"{r['frames_per_second'] / base['frames_per_second']:.2f}x "
-                                    f"({r['frames_per_second']:,.0f})")
+                                    f"({r['frames_per_second']:,.0f})", unit)
+    if replay:
+        lines += _table("Learner updates/s in the same runs:", rows, workers,
+                        lambda r, base: f"{r['updates_per_second']:,.1f}", unit)
     solved = any(r["seconds_to_threshold"] is not None for r in rows)
     if solved and len(workers) > 1:
-        lines += _table("Training speedup, as in the paper's Table 2: wall time to the threshold with one worker "
-                        "over wall time with k workers (medians over seeds; the time includes start-up):",
+        lines += _table(f"Training speedup, as in the paper's Table 2: wall time to the threshold with one "
+                        f"{unit[:-1]} over wall time with k {unit} (medians over seeds; the time includes start-up):",
                         rows, workers,
-                        lambda r, base: f"{base['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x")
+                        lambda r, base: f"{base['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x", unit)
     if solved:
         lines += _table("Data efficiency: median wall seconds from the command's start / env frames until the "
                         "evaluation mean reaches the threshold (inf: not within the budget):", rows, workers,
                         lambda r, base: f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
-                                        f"(seeds: {r['seconds_per_seed']})")
+                                        f"(seeds: {r['seconds_per_seed']})", unit)
     (out / "scaling.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -105,18 +163,28 @@ def plot(rows: list[dict], workers: list[int], out: Path, env_id: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    replay = family_of(rows[0]["algo"]) == "replay"
+    fig, axes = plt.subplots(1, 2 if replay else 1, figsize=(11 if replay else 6, 4), squeeze=False)
+    ax = axes[0, 0]
     for algo in dict.fromkeys(r["algo"] for r in rows):
         mine = sorted((r for r in rows if r["algo"] == algo), key=lambda r: r["workers"])
         base = mine[0]["frames_per_second"] / mine[0]["workers"]
         ax.plot([r["workers"] for r in mine], [r["frames_per_second"] / base for r in mine], marker="o", label=algo)
+        if replay:
+            axes[0, 1].plot([r["workers"] for r in mine], [r["updates_per_second"] for r in mine], marker="o",
+                            label=algo)
     ax.plot(workers, workers, "k--", alpha=0.4, label="linear")
-    ax.set_xlabel("workers")
-    ax.set_ylabel("throughput speedup")
-    ax.set_xticks(workers)
-    ax.set_title(f"Thread scaling on {env_id}")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    ax.set_xlabel("actor processes" if replay else "workers")
+    ax.set_ylabel("throughput speedup (env frames/s)" if replay else "throughput speedup")
+    ax.set_title(f"{'Actor' if replay else 'Thread'} scaling on {env_id}")
+    if replay:
+        axes[0, 1].set_xlabel("actor processes")
+        axes[0, 1].set_ylabel("learner updates/s")
+        axes[0, 1].set_title("Learner updates/s in the same runs")
+    for ax in axes[0]:
+        ax.set_xticks(workers)
+        ax.legend()
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "scaling.png", dpi=100)
     plt.close(fig)
@@ -127,56 +195,72 @@ def read_rows(path: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     for row in rows:
         row["workers"] = int(row["workers"])
-        for key in ("frames_per_second", "seconds_to_threshold", "frames_to_threshold"):
-            row[key] = float(row[key]) if row[key] else None
+        for key in ("frames_per_second", "seconds_to_threshold", "frames_to_threshold", "updates_per_second",
+                    "load_average"):
+            row[key] = float(row[key]) if row.get(key) else None
     return rows
+
+
+def measure(args: argparse.Namespace, algo: str, workers: int, tmp: Path) -> dict:
+    """One row of the table: throughput and, unless --no-solve, data efficiency over seeds."""
+    load = os.getloadavg()[0]
+    fps, updates_per_second = throughput(args.env_id, algo, workers, args.seconds, tmp)
+    row = {"env_id": args.env_id, "algo": algo, "workers": workers, "frames_per_second": fps,
+           "frames_per_second_per_worker": fps / workers, "updates_per_second": updates_per_second,
+           "load_average": load, "seconds_to_threshold": None, "frames_to_threshold": None,
+           "threshold": args.threshold}
+    if not args.no_solve:
+        runs = [time_to_threshold(args.env_id, algo, workers, args.threshold, args.max_seconds, seed, tmp)
+                for seed in range(args.seeds)]
+        row["seconds_to_threshold"] = statistics.median(s for s, _ in runs)
+        row["frames_to_threshold"] = statistics.median(f for _, f in runs)
+        row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _ in runs)
+    print(f"{algo:9s} {UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
+          + (f", {updates_per_second:,.1f} updates/s" if family_of(algo) == "replay" else "")
+          + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "
+             f"(seeds: {row['seconds_per_seed']})"), flush=True)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="async",
+                        help="async: the a3c.train methods; replay: Ape-X and R2D2 with 1..N actor processes")
     parser.add_argument("--env-id", default="CartPole-v1")
-    parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
-    parser.add_argument("--workers", nargs="+", type=int, default=list(range(1, (os.cpu_count() or 1) + 1)))
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each throughput run")
+    parser.add_argument("--algos", nargs="+", choices=[a for algos in FAMILIES.values() for a in algos],
+                        help="methods of the family (default: all of them)")
+    parser.add_argument("--workers", nargs="+", type=int, default=default_workers(os.cpu_count() or 1),
+                        help="worker (async) or actor (replay) process counts (default: 1..cores, doubling past 8)")
+    parser.add_argument("--seconds", type=float, help="length of each throughput run (default: 15 for async, "
+                                                      "30 for replay, whose learner first waits for --learning-starts)")
     parser.add_argument("--threshold", type=float, default=475.0, help="evaluation mean that counts as solved")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="budget of each data-efficiency run")
     parser.add_argument("--seeds", type=int, default=3, help="data-efficiency runs per method and worker count")
     parser.add_argument("--no-solve", action="store_true", help="measure throughput only")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/thread_scaling"))
+    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/thread_scaling for "
+                                                 "async, benchmarks/results/thread_scaling_replay for replay)")
     parser.add_argument("--report-only", action="store_true", help="redraw table and chart from <out>/scaling.csv")
     args = parser.parse_args(argv)
+    args.seconds = args.seconds or (30.0 if args.family == "replay" else 15.0)
+    args.out = args.out or Path("benchmarks/results/thread_scaling" + ("_replay" if args.family == "replay" else ""))
     if args.report_only:
         rows = read_rows(args.out / "scaling.csv")
         workers = sorted({r["workers"] for r in rows})
         write_table(rows, workers, args.out, rows[0]["env_id"])
         plot(rows, workers, args.out, rows[0]["env_id"])
         return 0
+    algos = args.algos or list(FAMILIES[args.family])
+    if any(family_of(algo) != args.family for algo in algos):
+        parser.error(f"--algos of the {args.family} family: {', '.join(FAMILIES[args.family])}")
     if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1:
         parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     load_at_start = os.getloadavg()[0]
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for algo in args.algos:
-            for workers in args.workers:
-                fps = throughput(args.env_id, algo, workers, args.seconds, Path(tmp))
-                row = {"env_id": args.env_id, "algo": algo, "workers": workers, "frames_per_second": fps,
-                       "frames_per_second_per_worker": fps / workers,
-                       "seconds_to_threshold": None, "frames_to_threshold": None, "threshold": args.threshold}
-                if not args.no_solve:
-                    runs = [time_to_threshold(args.env_id, algo, workers, args.threshold, args.max_seconds,
-                                              seed, Path(tmp)) for seed in range(args.seeds)]
-                    row["seconds_to_threshold"] = statistics.median(s for s, _ in runs)
-                    row["frames_to_threshold"] = statistics.median(f for _, f in runs)
-                    row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _ in runs)
-                print(f"{algo:9s} workers {workers:2d}: {fps:10,.0f} frames/s"
-                      + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "
-                         f"(seeds: {row['seconds_per_seed']})"), flush=True)
-                rows.append(row)
-    fields = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
-              "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed"]
+        rows = [measure(args, algo, workers, Path(tmp)) for algo in algos for workers in args.workers]
     with open(args.out / "scaling.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=REPLAY_FIELDS if args.family == "replay" else ASYNC_FIELDS,
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     write_table(rows, sorted(args.workers), args.out, args.env_id,

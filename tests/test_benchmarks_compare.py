@@ -1,0 +1,145 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import compare, thread_scaling
+
+
+def _eval(wall: float, steps: int, mean: float, frames: float | None = None) -> dict[str, float]:
+    return {"wall_seconds": wall, "env_steps": steps, "env_frames": steps if frames is None else frames,
+            "eval_return_mean": mean, "eval_return_std": 0.0, "episodes": 10}
+
+
+EVALS = [_eval(2.0, 1_000, 20.0), _eval(4.5, 3_000, 480.0), _eval(7.0, 5_000, 300.0), _eval(9.0, 7_000, 500.0)]
+METRICS = [{"wall_seconds": 5.0, "env_frames": 4_000.0}, {"wall_seconds": 10.0, "env_frames": 8_000.0}]
+
+
+def test_time_to_threshold_is_the_first_evaluation_that_reaches_it():
+    assert compare.time_to_threshold(EVALS, 475.0, "CartPole-v1") == (4.5, 3_000)
+    assert compare.time_to_threshold(EVALS, 500.0, "CartPole-v1") == (9.0, 7_000)
+    assert compare.time_to_threshold(EVALS, 501.0, "CartPole-v1") == (math.inf, math.inf)
+    assert compare.time_to_threshold([], 0.0, "CartPole-v1") == (math.inf, math.inf)
+
+
+def test_eval_frames_from_steps_when_the_column_is_missing():
+    # an older eval.csv without env_frames: 4 emulator frames per agent step on ALE games
+    assert compare.time_to_threshold([_eval(3.0, 250, -10.0, frames=math.nan)], -15.0, "ALE/Pong-v5") == (3.0, 1_000)
+
+
+def test_run_stats_by_hand():
+    stats = compare.run_stats(METRICS, EVALS, 475.0, "CartPole-v1")
+    assert stats == {"final": 500.0, "best": 500.0, "seconds_to_threshold": 4.5, "frames_to_threshold": 3_000,
+                     "frames_per_second": 800.0}  # 8,000 frames in 10 s
+
+
+def test_aggregate_over_seeds_by_hand():
+    seeds = [{"final": 10.0, "best": 30.0, "seconds_to_threshold": 10.0, "frames_to_threshold": 100.0,
+              "frames_per_second": 1_000.0},
+             {"final": 20.0, "best": 40.0, "seconds_to_threshold": math.inf, "frames_to_threshold": math.inf,
+              "frames_per_second": 2_000.0},
+             {"final": 30.0, "best": 50.0, "seconds_to_threshold": 30.0, "frames_to_threshold": 500.0,
+              "frames_per_second": 3_000.0}]
+    agg = compare.aggregate(seeds)
+    assert agg["final_mean"] == 20.0
+    assert agg["final_std"] == pytest.approx(math.sqrt(200 / 3))  # population std of 10, 20, 30
+    assert agg["best_mean"] == 40.0
+    # median of 10, 30 and a seed that never got there (inf): the middle one
+    assert (agg["seconds_to_threshold"], agg["frames_to_threshold"], agg["seeds_reached"]) == (30.0, 500.0, 2)
+    assert agg["frames_per_second"] == 2_000.0
+    # two seeds, one unreached: the median is inf, not the reached seed's time
+    assert compare.aggregate(seeds[:2])["seconds_to_threshold"] == math.inf
+
+
+def test_curve_band_averages_the_seeds_present_at_each_x():
+    # seed A covers x 0..10 (y = x), seed B covers 0..20 (y = 10 + x); grid 0, 5, 10, 15, 20
+    grid, mean, low, high = compare.curve_band([([0.0, 10.0], [0.0, 10.0]), ([0.0, 20.0], [10.0, 30.0]), ([], [])],
+                                               points=5)
+    np.testing.assert_allclose(grid, [0, 5, 10, 15, 20])
+    np.testing.assert_allclose(mean, [5, 10, 15, 25, 30])
+    np.testing.assert_allclose(low, [0, 5, 10, 25, 30])
+    np.testing.assert_allclose(high, [10, 15, 20, 25, 30])
+    # seeds that do not overlap leave a gap, not a warning
+    _, mean, _, _ = compare.curve_band([([0.0, 1.0], [1.0, 1.0]), ([3.0, 4.0], [2.0, 2.0])], points=5)
+    np.testing.assert_allclose(mean, [1, 1, np.nan, 2, 2])
+
+
+def test_process_plan_gives_every_family_the_same_cores():
+    assert compare.process_plan("a3c", 2) == (2, "2 workers")
+    assert compare.process_plan("apex", 2) == (1, "1 actor + learner")
+    assert compare.process_plan("r2d2", 16) == (15, "15 actors + learner")
+    assert compare.process_plan("dqn", 16) == (1, "1 process (serial)")
+    assert compare.process_plan("apex", 1) == (1, "1 actor + learner")
+
+
+def test_thresholds():
+    assert compare.threshold_for("CartPole-v1") == 475.0
+    assert compare.threshold_for("Acrobot-v1") == -100.0
+    assert compare.threshold_for("ALE/Pong-v5") == 14.6  # the human score: HNS 1
+
+
+def _saved_run(algo: str, seed: int, evals: list[dict[str, float]]) -> dict:
+    info = {"processes": "2 workers", "flags": "", "returncode": 0, "seed": seed}
+    return {"info": info, "metrics": METRICS, "evals": evals}
+
+
+def test_hns_columns_on_atari_only():
+    runs = {"a3c": [_saved_run("a3c", 0, [_eval(1.0, 10, -20.7)]), _saved_run("a3c", 1, [_eval(1.0, 10, 14.6)])]}
+    (row,) = compare.table_rows("ALE/Pong-v5", runs, 14.6)
+    # final mean over seeds (-20.7 + 14.6) / 2 = -3.05; HNS (-3.05 + 20.7) / (14.6 + 20.7) = 0.5
+    assert row["final_mean"] == pytest.approx(-3.05)
+    assert row["hns_final"] == pytest.approx(0.5)
+    assert row["seeds_reached"] == 1
+    lines = compare.markdown("ALE/Pong-v5", [row], [])
+    assert "HNS final | HNS best" in next(line for line in lines if line.startswith("| algo"))
+    assert lines[-1].endswith("| 0.500 | 0.500 |")
+    (cartpole,) = compare.table_rows("CartPole-v1", runs, 475.0)
+    assert "hns_final" not in cartpole
+    assert "HNS" not in "\n".join(compare.markdown("CartPole-v1", [cartpole], []))
+
+
+def test_a_short_comparison_writes_csvs_plots_and_tables(tmp_path):
+    out = tmp_path / "cmp"
+    assert compare.main(["--env-ids", "CartPole-v1", "--algos", "a3c", "dqn", "--seeds", "1",
+                         "--max-seconds", "6", "--eval-interval-seconds", "1", "--out", str(out)]) == 0
+    for algo in ("a3c", "dqn"):
+        run = out / "runs" / "CartPole-v1" / algo / "seed0"
+        info = json.loads((run / "run.json").read_text())
+        assert info["returncode"] == 0, (run / "train.log").read_text()[-2000:]
+        assert (run / "metrics.csv").read_text().startswith("wall_seconds,env_steps,env_frames")
+        assert len((run / "eval.csv").read_text().splitlines()) >= 2  # header and at least one evaluation
+        assert json.loads((run / "config.json").read_text())["env_id"] == "CartPole-v1"
+    assert info["processes"] == "1 process (serial)" and "--serial" in info["command"]
+    table = (out / "CartPole-v1.md").read_text()
+    assert "| a3c |" in table and "| dqn |" in table
+    assert (out / "CartPole-v1.csv").read_text().count("\n") == 3
+    assert (out / "CartPole-v1.png").read_bytes()[:4] == b"\x89PNG"
+    assert "total_seconds" in json.loads((out / "benchmark.json").read_text())
+    (out / "CartPole-v1.md").unlink()
+    assert compare.main(["--report-only", "--out", str(out)]) == 0
+    assert (out / "CartPole-v1.md").read_text() == table
+
+
+def test_thread_scaling_worker_counts_double_past_eight():
+    assert thread_scaling.default_workers(1) == [1]
+    assert thread_scaling.default_workers(2) == [1, 2]
+    assert thread_scaling.default_workers(12) == [1, 2, 3, 4, 5, 6, 7, 8, 12]
+    assert thread_scaling.default_workers(64) == [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64]
+
+
+def _metrics(wall: float, frames: int, updates: int) -> dict[str, float]:
+    return {"wall_seconds": wall, "env_steps": frames, "env_frames": frames, "updates": updates}
+
+
+def test_thread_scaling_steady_rates_start_after_the_learner_and_warm_up():
+    # actors alone at 2,000 frames/s until the learner starts at 5.0 s, then 1,000 frames/s and 10 updates/s
+    rows = [_metrics(1.0, 100, 0), _metrics(2.0, 2_100, 0), _metrics(4.0, 6_100, 0), _metrics(5.0, 8_100, 10),
+            _metrics(8.0, 11_100, 40), _metrics(10.0, 13_100, 60), _metrics(12.0, 15_100, 80),
+            _metrics(12.5, 15_200, 81)]
+    # replay: from the first row 3 s after the learner's start (8.0 s) to the last but one (the shutdown's)
+    assert thread_scaling.steady_rates(rows, learner=True) == (4_000 / 4, 40 / 4)
+    # async: from the first row 3 s after the first step (4.0 s)
+    assert thread_scaling.steady_rates(rows, learner=False) == (9_000 / 8, 80 / 8)
+    with pytest.raises(ValueError):
+        thread_scaling.steady_rates(rows[:5], learner=True)
