@@ -193,6 +193,7 @@ def aggregate(per_seed: list[dict[str, float]]) -> dict[str, float]:
             "seconds_to_threshold": statistics.median(s["seconds_to_threshold"] for s in per_seed),
             "frames_to_threshold": statistics.median(s["frames_to_threshold"] for s in per_seed),
             "seeds_reached": sum(math.isfinite(s["seconds_to_threshold"]) for s in per_seed),
+            "seconds_per_seed": " ".join(f"{s['seconds_to_threshold']:.1f}" for s in per_seed),
             "frames_per_second": float(np.mean([s["frames_per_second"] for s in per_seed]))}
 
 
@@ -241,10 +242,10 @@ def table_rows(env_id: str, runs: dict[str, list[dict[str, Any]]], threshold: fl
     return rows
 
 
-def _reach(seconds: float, frames: float, reached: int, seeds: int) -> str:
-    if not math.isfinite(seconds):
-        return f"not reached ({reached}/{seeds} seeds)"
-    return f"{seconds:.1f} s / {frames:,.0f} ({reached}/{seeds} seeds)"
+def _reach(r: dict[str, Any]) -> str:
+    median = f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f}" \
+        if math.isfinite(r["seconds_to_threshold"]) else "not reached"
+    return f"{median} (seconds per seed: {r['seconds_per_seed']})"
 
 
 def markdown(env_id: str, rows: list[dict[str, Any]], header: list[str]) -> list[str]:
@@ -258,7 +259,7 @@ def markdown(env_id: str, rows: list[dict[str, Any]], header: list[str]) -> list
             lines.append(f"| {r['algo']} | {r['processes']} | {r['flags']} | no evaluation "
                          f"({r['failed_runs']} failed runs) | | | |" + (" | |" if atari else ""))
             continue
-        reach = _reach(r["seconds_to_threshold"], r["frames_to_threshold"], r["seeds_reached"], r["seeds"])
+        reach = _reach(r)
         lines.append(f"| {r['algo']} | {r['processes']} | {r['flags']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} "
                      f"| {r['best_mean']:.1f} | {reach} | {r['frames_per_second']:,.0f} |"
                      + (f" {r['hns_final']:.3f} | {r['hns_best']:.3f} |" if atari else ""))
@@ -295,14 +296,18 @@ def plot_curves(out: Path, env_id: str, runs: dict[str, list[dict[str, Any]]], t
 
 
 CSV_FIELDS = ["env_id", "algo", "processes", "flags", "seeds", "final_mean", "final_std", "best_mean", "threshold",
-              "seconds_to_threshold", "frames_to_threshold", "seeds_reached", "frames_per_second", "hns_final",
-              "hns_best", "failed_runs", "runs_without_evaluation"]
+              "seconds_to_threshold", "frames_to_threshold", "seeds_reached", "seconds_per_seed", "frames_per_second",
+              "hns_final", "hns_best", "failed_runs", "runs_without_evaluation"]
 
 
 def report(out: Path, env_ids: list[str]) -> list[str]:
     """Writes <env>.md, <env>.csv and <env>.png for each env from out/runs, and out/summary.md; returns its lines."""
     meta = json.loads((out / "benchmark.json").read_text()) if (out / "benchmark.json").is_file() else {}
-    lines = ["# Async against replay: the same budget and cores", ""]
+    lines = ["# Async against replay: the same budget and cores", "",
+             "Each run gets the same C cores: the a3c family C worker processes, apex and r2d2 C - 1 actor "
+             "processes and the learner in the train process, dqn one process (serial, it cannot use more). "
+             "Every run also has an evaluator process (greedy games, mean of 10). Curves: evaluation mean over "
+             "seeds, band from the lowest to the highest seed.", ""]
     if meta:
         lines += [f"`{meta['command']}` on {meta['cores']} of {meta['machine']}; started {meta['started']}, "
                   f"total {meta['total_seconds'] / 60:.1f} min for {meta['runs']} runs.", ""]
@@ -332,9 +337,11 @@ def report(out: Path, env_ids: list[str]) -> list[str]:
 
 
 def saved_env_ids(out: Path) -> list[str]:
-    """The env ids of the runs saved under out/runs."""
+    """The env ids of the runs saved under out/runs, in the order the last comparison ran them."""
+    meta = json.loads((out / "benchmark.json").read_text()) if (out / "benchmark.json").is_file() else {}
     infos = (json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/seed*/run.json")))
-    return list(dict.fromkeys(info["env_id"] for info in infos))
+    saved = dict.fromkeys(info["env_id"] for info in infos)
+    return [e for e in meta.get("env_ids", []) if e in saved] + [e for e in saved if e not in meta.get("env_ids", [])]
 
 
 def machine() -> str:
@@ -381,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {info['load_before']:.2f} -> {info['load_after']:.2f}); "
                       f"{(time.monotonic() - start) / 60:.1f} min so far", flush=True)
     meta = {"command": "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv),
-            "machine": machine(), "cores": args.cores, "started": started,
+            "machine": machine(), "cores": args.cores, "started": started, "env_ids": env_ids,
             "total_seconds": round(time.monotonic() - start, 1), "runs": len(env_ids) * len(algos) * seeds}
     (out / "benchmark.json").write_text(json.dumps(meta, indent=2) + "\n")
     print("\n".join(report(out, env_ids)))
