@@ -47,12 +47,17 @@ class SharedRMSprop(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
+        """One pass of the rule over all parameters at once, with torch's multi-tensor (foreach) kernels."""
         for group in self.param_groups:
-            alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                square_avg = self.state[p]["square_avg"]
-                square_avg.mul_(alpha).addcmul_(p.grad, p.grad, value=1.0 - alpha)
-                p.addcdiv_(p.grad, square_avg.add(eps).sqrt_(), value=-lr)
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            square_avgs = [self.state[p]["square_avg"] for p in params]
+            torch._foreach_mul_(square_avgs, group["alpha"])
+            torch._foreach_addcmul_(square_avgs, grads, grads, value=1.0 - group["alpha"])
+            steps = torch._foreach_add(square_avgs, group["eps"])
+            torch._foreach_rsqrt_(steps)
+            torch._foreach_mul_(steps, grads)
+            torch._foreach_add_(params, steps, alpha=-group["lr"])
         return None

@@ -140,13 +140,18 @@ def q_window_loss(cfg: Config, model: nn.Module, target: nn.Module, window: Wind
     return L.q_loss(model(window.obs[:-1]), window.actions, targets)
 
 
-def apply_gradients(cfg: Config, model: nn.Module, shared: SharedParts, loss: torch.Tensor) -> None:
-    """Backpropagates on the local copy and steps the shared parameters with the shared RMSProp."""
-    model.zero_grad(set_to_none=False)
+def apply_gradients(cfg: Config, local: list[nn.Parameter], shared: SharedParts, loss: torch.Tensor) -> None:
+    """Backpropagates on the local copy and steps the shared parameters with the shared RMSProp.
+
+    local: the local copy's parameters, in the shared model's order. Their gradients start from None
+    each window, so backward writes them fresh rather than adding into zeroed buffers.
+    """
+    for param in local:
+        param.grad = None
     loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-    for shared_param, param in zip(shared.model.parameters(), model.parameters()):
-        shared_param.grad = param.grad
+    nn.utils.clip_grad_norm_(local, cfg.max_grad_norm)
+    for glob, param in zip(shared.optimizer.param_groups[0]["params"], local):
+        glob.grad = param.grad
     shared.optimizer.set_lr(L.annealed_lr(cfg.lr, shared.counters.total_steps(), cfg.total_steps))
     shared.optimizer.step()
 
@@ -174,10 +179,10 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
         policy = EpsilonGreedy(cfg, L.sample_final_epsilon(rng), rng)
     actor = Actor(cfg, rank, seed, policy)
     actor.state = model.initial_state()
-    pairs = list(zip(model.parameters(), shared.model.parameters()))
+    local, glob = list(model.parameters()), list(shared.model.parameters())
     while not should_stop():
         with torch.no_grad():
-            torch._foreach_copy_([local for local, _ in pairs], [glob for _, glob in pairs])
+            torch._foreach_copy_(local, glob)
         if not cfg.is_policy_method:
             policy.anneal(shared.counters)
         window = actor.collect(model, shared.counters)
@@ -185,7 +190,7 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
             loss = a3c_window_loss(cfg, model, window, actor.start_state)
         else:
             loss = q_window_loss(cfg, model, shared.target, window)
-        apply_gradients(cfg, model, shared, loss)
+        apply_gradients(cfg, local, shared, loss)
         shared.counters.updates[rank] += 1
         if not cfg.is_policy_method:
             maybe_refresh_target(cfg, shared)

@@ -85,8 +85,10 @@ def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
     import ale_py  # registers the ALE ids with gymnasium
 
     gym.register_envs(ale_py)
+    # obs_type grayscale: AtariPreprocessing reads the screens it needs itself; the base env's own
+    # observation of every emulated frame is then a third of the bytes of an RGB one.
     env = gym.make(env_id, frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
-                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE)
+                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="grayscale")
     env = AtariPreprocessing(env, noop_max=30, frame_skip=ATARI_FRAME_SKIP, screen_size=84,
                              terminal_on_life_loss=False, grayscale_obs=True)
     env = RecordEpisodeStatistics(env)
