@@ -108,7 +108,12 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, torch_threads: int | No
                 ok, value = results.get(timeout=1.0)
                 break
             except queue_module.Empty:
-                if not proc.is_alive() or time.monotonic() > deadline:
+                if proc.is_alive() and time.monotonic() < deadline:
+                    continue
+                try:  # a result put just before the process ended
+                    ok, value = results.get(timeout=1.0)
+                    break
+                except queue_module.Empty:
                     raise RuntimeError(f"{fn.__name__}{args}: process ended with {proc.exitcode} "
                                        f"or ran past {timeout_seconds} s, no result") from None
     finally:
@@ -180,8 +185,8 @@ def bare_ale_frames(env_id: str, seconds: float, warmup_seconds: float = 1.0) ->
     rng = np.random.default_rng(0)
 
     def step() -> int:
-        for _ in range(100):
-            ale.act(actions[int(rng.integers(len(actions)))])
+        for a in rng.integers(len(actions), size=100):  # drawn together: little Python between frames
+            ale.act(actions[a])
             if ale.game_over():
                 ale.reset_game()
         return 100

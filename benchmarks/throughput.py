@@ -315,17 +315,18 @@ def replay_rows(env_id: str, preset: Preset) -> list[dict]:
 
 
 def r2d2_note(rows: list[dict]) -> list[str]:
-    """Issue 5's figure in a sentence: the R2D2 actor against its target and the env layers of the run."""
+    """Issue 5's figure in sentences: each R2D2 actor row against the target, then the env layers of the run."""
     actors = [r for r in rows if r["measure"].startswith("R2D2 actor") and isinstance(r["rate"], (int, float))]
-    envs = {r["measure"]: r for r in rows if r["section"] == "env" and r["env"] == (actors or [{}])[0].get("env")}
-    lines = []
-    for r in actors:
-        verdict = "meets" if r["rate"] >= R2D2_TARGET_STEPS else "misses"
-        lines.append(f"R2D2 actor ({r['setting']}): {r['rate']:,} agent steps/s per actor process "
-                     f"({r['per_cpu_s']:,} per CPU-second), which {verdict} issue 5's target of "
-                     f"{R2D2_TARGET_STEPS:,} in wall-clock terms" + "".join(
-                         f"; {name} ran at {envs[name]['rate']:,} agent steps/s in the same run"
-                         for name in ("bare ALE (ale.act)", "our DQN env stack") if name in envs) + ".")
+    if not actors:
+        return []
+    lines = [f"R2D2 actor, {r['setting']}: {r['rate']:,} agent steps/s per actor process ({r['per_cpu_s']:,} per "
+             f"CPU-second): {'meets' if r['rate'] >= R2D2_TARGET_STEPS else 'misses'} issue 5's target of "
+             f"{R2D2_TARGET_STEPS:,} in wall-clock terms." for r in actors]
+    envs = [r for r in rows if r["section"] == "env" and r["env"] == actors[0]["env"]
+            and r["measure"] in ("bare ALE (ale.act)", "our DQN env stack")]
+    if envs:
+        lines.append("In the same run on " + actors[0]["env"] + ": " + ", ".join(
+            f"{r['measure']} {r['rate']:,} agent steps/s ({r['per_cpu_s']:,} per CPU-second)" for r in envs) + ".")
     return lines
 
 
