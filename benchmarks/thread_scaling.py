@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import statistics
 import subprocess
@@ -119,6 +120,11 @@ def _table(title: str, rows: list[dict], workers: list[int], cell, unit: str = "
     return lines
 
 
+def _speedup(base_seconds: float, seconds: float) -> str:
+    """base / seconds as '1.80x'; '-' where either run did not reach the threshold."""
+    return f"{base_seconds / seconds:.2f}x" if math.isfinite(base_seconds) and math.isfinite(seconds) else "-"
+
+
 def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, load: str = "") -> None:
     replay = family_of(rows[0]["algo"]) == "replay"
     unit = UNITS["replay" if replay else "async"]
@@ -148,7 +154,7 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
         lines += _table(f"Training speedup, as in the paper's Table 2: wall time to the threshold with one "
                         f"{unit[:-1]} over wall time with k {unit} (medians over seeds; the time includes start-up):",
                         rows, workers,
-                        lambda r, base: f"{base['seconds_to_threshold'] / r['seconds_to_threshold']:.2f}x", unit)
+                        lambda r, base: _speedup(base["seconds_to_threshold"], r["seconds_to_threshold"]), unit)
     if solved:
         lines += _table("Data efficiency: median wall seconds from the command's start / env frames until the "
                         "evaluation mean reaches the threshold (inf: not within the budget):", rows, workers,

@@ -1,5 +1,7 @@
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,6 +49,7 @@ def test_aggregate_over_seeds_by_hand():
     assert agg["best_mean"] == 40.0
     # median of 10, 30 and a seed that never got there (inf): the middle one
     assert (agg["seconds_to_threshold"], agg["frames_to_threshold"], agg["seeds_reached"]) == (30.0, 500.0, 2)
+    assert agg["seconds_per_seed"] == "10.0 inf 30.0"
     assert agg["frames_per_second"] == 2_000.0
     # two seeds, one unreached: the median is inf, not the reached seed's time
     assert compare.aggregate(seeds[:2])["seconds_to_threshold"] == math.inf
@@ -143,3 +146,18 @@ def test_thread_scaling_steady_rates_start_after_the_learner_and_warm_up():
     assert thread_scaling.steady_rates(rows, learner=False) == (9_000 / 8, 80 / 8)
     with pytest.raises(ValueError):
         thread_scaling.steady_rates(rows[:5], learner=True)
+
+
+def test_thread_scaling_speedup_only_between_solved_runs():
+    assert thread_scaling._speedup(42.6, 21.3) == "2.00x"
+    assert thread_scaling._speedup(math.inf, 42.9) == "-"
+
+
+@pytest.mark.parametrize("folder", ["thread_scaling", "thread_scaling_replay"])
+def test_thread_scaling_results_redraw_as_they_are(tmp_path, folder):
+    saved = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / folder
+    shutil.copytree(saved, tmp_path / folder)
+    family = "replay" if folder.endswith("replay") else "async"
+    assert thread_scaling.main(["--family", family, "--report-only", "--out", str(tmp_path / folder)]) == 0
+    assert (tmp_path / folder / "scaling.md").read_text() == (saved / "scaling.md").read_text()
+    assert (tmp_path / folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
