@@ -2,38 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from common.envs import frames_per_step, is_atari
-from common.owner import config_with_resume
+from common.config import RunConfig, make_family_config
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """R2D2 (Kapturowski et al. 2019): Ape-X's actors and learner with an LSTM Q-network trained on
     stored sequences, burn-in from the stored recurrent state, n-step double Q-learning on rescaled
     values. With --serial, the same actors, replay and learner run in turn in one process."""
 
     env_id: str = "ALE/Pong-v5"
     """gymnasium id; ALE/... ids get the DQN Atari protocol"""
-    seed: int = 0
-    """base random seed; actor i uses seed + 1000 * (i + 1)"""
-    num_workers: int = 2
-    """actor processes (with --serial: actors stepped in turn in the one process)"""
-    total_steps: int = 50_000_000
-    """agent steps summed over all actor envs"""
-    max_seconds: float = 0.0
-    """wall-clock budget of the run in seconds, counted across resumes (0: none)"""
-    stop_return: float | None = None
-    """stop once an evaluation mean reaches this return"""
-    run_dir: str = ""
-    """where metrics, checkpoints and plots go (default: runs/r2d2-<env>-<seed>-<time>)"""
-    resume: str = ""
-    """checkpoint file or run directory to continue from (the replay is not saved: it refills)"""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """learner device; auto uses CUDA when present. Actors always run on the CPU"""
-    sticky_actions: bool = False
-    """ALE only: repeat the previous action with probability 0.25 (Machado et al. 2018)"""
     serial: bool = False
     """run actors and learner in turn in one process (deterministic for a fixed seed)"""
 
@@ -89,35 +70,16 @@ class Config:
     diagnostic_interval: int = 100
     """learner updates between Q-value discrepancy measurements (stored vs zero vs actor's state)"""
 
-    eval_interval_seconds: float = 30.0
-    """seconds between evaluations of the published model (0: no evaluation)"""
-    eval_episodes: int = 10
-    """episodes per evaluation, greedy actions"""
-    log_interval_seconds: float = 5.0
-    """seconds between progress lines and metrics rows"""
-    checkpoint_interval_seconds: float = 300.0
-    """seconds between checkpoints (the last two are kept)"""
-
     def __post_init__(self) -> None:
-        positive = ("num_workers", "total_steps", "envs_per_actor", "epsilon_base", "param_refresh_steps",
-                    "replay_block_size", "sequence_length", "n_step", "lr", "adam_eps", "max_grad_norm",
-                    "target_update_interval", "batch_size", "replay_capacity", "torso_size", "lstm_size",
-                    "diagnostic_interval", "eval_episodes", "log_interval_seconds", "checkpoint_interval_seconds")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        for name in ("max_seconds", "eval_interval_seconds", "epsilon_alpha", "alpha", "beta", "burn_in",
-                     "sequence_overlap", "learning_starts", "samples_per_insert"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"--gamma must be in (0, 1], got {self.gamma}")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"--eta must be in [0, 1], got {self.eta}")
-        if self.epsilon_base > 1.0:
-            raise ValueError(f"--epsilon-base must be at most 1, got {self.epsilon_base}")
-        if self.num_workers > 256:
-            raise ValueError(f"--num-workers {self.num_workers} is more processes than any box runs well")
+        super().__post_init__()
+        self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size",
+                              "sequence_length", "n_step", "lr", "adam_eps", "max_grad_norm", "target_update_interval",
+                              "batch_size", "replay_capacity", "torso_size", "lstm_size", "diagnostic_interval")
+        self.require_non_negative("epsilon_alpha", "alpha", "beta", "burn_in", "sequence_overlap", "learning_starts",
+                                  "samples_per_insert")
+        self.require_unit_interval("gamma", open_low=True)
+        self.require_unit_interval("eta")
+        self.require_unit_interval("epsilon_base", open_low=True)
         if self.sequence_overlap >= self.sequence_length:
             raise ValueError(f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length "
                              f"{self.sequence_length}")
@@ -130,10 +92,6 @@ class Config:
     @property
     def algo(self) -> str:
         return "r2d2"
-
-    @property
-    def frames_per_step(self) -> int:
-        return frames_per_step(self.env_id)
 
     @property
     def num_envs(self) -> int:
@@ -153,6 +111,4 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults (or, when
     resuming, on top of the resumed run's config.json)."""
-    env_id = overrides.get("env_id", Config.env_id)
-    defaults = {"env_id": env_id} if is_atari(env_id) else {"env_id": env_id, **VECTOR_DEFAULTS}
-    return config_with_resume(Config, overrides, defaults)
+    return make_family_config(Config, overrides, VECTOR_DEFAULTS)
