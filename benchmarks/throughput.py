@@ -24,8 +24,9 @@
 Every figure comes from a fresh process (`benchmarks.measure.in_fresh_process`). Rates are per
 wall-clock second and per CPU-second of the measuring process (what it does with a core to itself);
 frames are emulator frames (4 per agent step); `vs_bare_ale` is frames/s over bare ALE's frames/s
-on the same game in the same run. Issue 5's R2D2 benchmark is the R2D2 actor row against the env
-rows, and the R2D2 learner rows. Writes benchmarks/results/throughput.{csv,md,png}.
+on the same game in the same run, `vs_bare_ale_cpu` the same per CPU-second (steadier on a busy
+box). Issue 5's R2D2 benchmark is the R2D2 actor rows against the env rows, and the R2D2 learner
+rows. Writes benchmarks/results/throughput.{csv,md,png}.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ from benchmarks.measure import (ATARI, BATCH_SIZE, RESULTS_DIR, Rate, StopAfter,
                                 scaled, synthetic_frames, timed_rate, wrapper_env_steps, write_table)
 
 FRAMES_PER_STEP = 4
-COLUMNS = ["section", "measure", "env", "setting", "rate", "per_cpu_s", "unit", "frames_per_s", "vs_bare_ale"]
+COLUMNS = ["section", "measure", "env", "setting", "rate", "per_cpu_s", "unit", "frames_per_s", "vs_bare_ale",
+           "vs_bare_ale_cpu"]
 R2D2_TARGET_STEPS = 1_000  # issue 5: agent steps/s per actor process
 SEQUENCE_BLOCK = 4  # sequences per insert, as an R2D2 actor env inserts them (replay_block_size)
 
@@ -69,23 +71,23 @@ def rounded(x: float) -> float:
 
 
 def make_row(section: str, measure: str, env: str, setting: str, unit: str, rate: Rate | float | None,
-             frames_per_unit: int = 0, bare_ale_frames_per_s: float | None = None, why_skipped: str = "") -> dict:
+             frames_per_unit: int = 0, bare_ale: Rate | None = None, why_skipped: str = "") -> dict:
     """One table row. `rate`: a Rate, a wall-clock rate alone (float) or None (skipped, `why_skipped`).
-    With `frames_per_unit`, frames/s and the fraction of bare ALE's frames/s are filled in."""
+    With `frames_per_unit`, frames/s, and with `bare_ale` (bare ALE's frames per second and per
+    CPU-second) the fractions of it, are filled in."""
     row = {"section": section, "measure": measure, "env": env, "setting": setting, "unit": unit}
     if rate is None:
         return {**row, "rate": f"skipped: {why_skipped}"}
-    if isinstance(rate, Rate):
-        per_second, per_cpu_second = rate
-        row["per_cpu_s"] = rounded(per_cpu_second)
-    else:
-        per_second = rate
+    per_second, per_cpu_second = rate if isinstance(rate, Rate) else (rate, None)
     row["rate"] = rounded(per_second)
+    if per_cpu_second is not None:
+        row["per_cpu_s"] = rounded(per_cpu_second)
     if frames_per_unit:
-        frames = per_second * frames_per_unit
-        row["frames_per_s"] = rounded(frames)
-        if bare_ale_frames_per_s:
-            row["vs_bare_ale"] = round(frames / bare_ale_frames_per_s, 3)
+        row["frames_per_s"] = rounded(per_second * frames_per_unit)
+        if bare_ale is not None:
+            row["vs_bare_ale"] = round(per_second * frames_per_unit / bare_ale.per_second, 3)
+            if per_cpu_second is not None:
+                row["vs_bare_ale_cpu"] = round(per_cpu_second * frames_per_unit / bare_ale.per_cpu_second, 3)
     return row
 
 
@@ -237,14 +239,14 @@ def envpool_rate(env_id: str, num_envs: int, preset: Preset) -> tuple[Rate | Non
         return None, str(err).splitlines()[-1]
 
 
-def env_rows(env_id: str, preset: Preset, envpool_envs: list[int]) -> list[dict]:
-    """The env layers of one game; the first row is bare ALE, the reference of `vs_bare_ale`."""
+def env_rows(env_id: str, preset: Preset, envpool_envs: list[int]) -> tuple[list[dict], Rate]:
+    """(The env layers of one game, the first being bare ALE; bare ALE's frame rate, the reference)."""
     timing = (preset.seconds, preset.warmup_seconds)
     bare = in_fresh_process(bare_ale_frames, env_id, *timing, torch_threads=None)
     steps = "agent steps/s"
 
     def row(measure: str, setting: str, rate: Rate | None, why_skipped: str = "") -> dict:
-        return make_row("env", measure, env_id, setting, steps, rate, FRAMES_PER_STEP, bare.per_second, why_skipped)
+        return make_row("env", measure, env_id, setting, steps, rate, FRAMES_PER_STEP, bare, why_skipped)
 
     rows = [row("bare ALE (ale.act)", "1 frame a call, no observation; agent steps = frames / 4",
                 scaled(bare, 1 / FRAMES_PER_STEP)),
@@ -255,10 +257,10 @@ def env_rows(env_id: str, preset: Preset, envpool_envs: list[int]) -> list[dict]
     for num_envs in envpool_envs:
         rate, why = envpool_rate(env_id, num_envs, preset)
         rows.append(row(f"EnvPool, {num_envs} env{'s' * (num_envs > 1)}", "1 thread, our protocol", rate, why))
-    return rows
+    return rows, bare
 
 
-def actor_rows(env_id: str, preset: Preset, r2d2_envs: list[int], bare_frames: float | None) -> list[dict]:
+def actor_rows(env_id: str, preset: Preset, r2d2_envs: list[int], bare_ale: Rate | None) -> list[dict]:
     """One actor process per family, one torch thread, its family's default envs (R2D2: `r2d2_envs`)."""
     from apex.config import Config as ApexConfig
 
@@ -266,7 +268,7 @@ def actor_rows(env_id: str, preset: Preset, r2d2_envs: list[int], bare_frames: f
     apex_envs = ApexConfig.envs_per_actor
 
     def row(measure: str, setting: str, rate: Rate) -> dict:
-        return make_row("actor", measure, env_id, setting, "agent steps/s", rate, FRAMES_PER_STEP, bare_frames)
+        return make_row("actor", measure, env_id, setting, "agent steps/s", rate, FRAMES_PER_STEP, bare_ale)
 
     rows = [row("A3C worker (a3c.worker.run_worker)", "--algo a3c, 1 env, t_max 5, shared RMSProp update",
                 in_fresh_process(a3c_worker_steps, env_id, *timing)),
@@ -331,13 +333,14 @@ def r2d2_note(rows: list[dict]) -> list[str]:
 
 
 def plot_env_layers(rows: list[dict], path: Path) -> None:
-    """Bars of each env layer's frames/s as a fraction of bare ALE's, one colour per game."""
+    """Bars of each env layer's frames per CPU-second as a fraction of bare ALE's, one colour per game
+    (per CPU-second: on a shared box the wall-clock fractions move with the other work)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = [r for r in rows if r["section"] == "env" and r.get("vs_bare_ale") is not None]
+    layers = [r for r in rows if r["section"] == "env" and r.get("vs_bare_ale_cpu") is not None]
     if not layers:
         return
     games = list(dict.fromkeys(r["env"] for r in layers))
@@ -347,13 +350,14 @@ def plot_env_layers(rows: list[dict], path: Path) -> None:
     for g, game in enumerate(games):
         mine = {r["measure"]: r for r in layers if r["env"] == game}
         xs = [i + (g - (len(games) - 1) / 2) * width for i, name in enumerate(names) if name in mine]
-        bars = ax.bar(xs, [mine[n]["vs_bare_ale"] for n in names if n in mine], width, label=game)
-        ax.bar_label(bars, labels=[f"{mine[n]['frames_per_s']:,}\nframes/s" for n in names if n in mine],
-                     fontsize=7)
+        bars = ax.bar(xs, [mine[n]["vs_bare_ale_cpu"] for n in names if n in mine], width, label=game)
+        labels = [f"{rounded(mine[n]['per_cpu_s'] * FRAMES_PER_STEP):,}" for n in names if n in mine]
+        ax.bar_label(bars, labels=labels, fontsize=7)
     ax.set_xticks(range(len(names)), names, fontsize=8)
-    ax.set_ylabel("emulator frames/s, fraction of bare ALE")
+    ax.set_ylabel("frames per CPU-second, fraction of bare ALE")
     ax.set_ylim(0, 1.25)
-    ax.set_title("Env stepping alone, one process, random actions")
+    ax.set_title("Env stepping alone, one process, random actions (labels: emulator frames per CPU-second)",
+                 fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -370,7 +374,8 @@ def notes(rows: list[dict]) -> list[str]:
     return r2d2_note(rows) + [
         "", "rate: per wall-clock second of this run; per_cpu_s: per CPU-second of the measuring process (all "
         "its threads), roughly what it does with a core to itself. frames_per_s: emulator frames, 4 per agent "
-        "step; vs_bare_ale: frames/s over bare ALE's frames/s for the same game in this run. Every figure comes "
+        "step; vs_bare_ale(_cpu): frames per second (per CPU-second) over bare ALE's for the same game in this "
+        "run. Every figure comes "
         f"from a fresh process; actors run with one torch thread. {envpool}. Commands: see "
         "`python -m benchmarks.throughput --help`."]
 
@@ -396,12 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     r2d2_envs = args.r2d2_envs or [make_config({"env_id": args.games[0]}).envs_per_actor]
     load_at_start = load_average()
     rows: list[dict] = []
+    bare_ale: dict[str, Rate] = {}
     if "env" in args.parts:
         for game in args.games:
-            rows += env_rows(game, preset, args.envpool_envs)
-    bare = next((r["frames_per_s"] for r in rows if r["measure"] == "bare ALE (ale.act)"), None)
+            game_rows, bare_ale[game] = env_rows(game, preset, args.envpool_envs)
+            rows += game_rows
     if "actor" in args.parts:
-        rows += actor_rows(args.games[0], preset, r2d2_envs, bare)
+        rows += actor_rows(args.games[0], preset, r2d2_envs, bare_ale.get(args.games[0]))
     if "learner" in args.parts:
         rows += learner_rows(args.games[0], preset)
     if "replay" in args.parts:

@@ -63,15 +63,17 @@ def test_fresh_processes_return_results_and_raise_the_child_s_error():
 
 
 def test_rows_carry_frames_and_the_fraction_of_bare_ale():
+    bare_frames = Rate(20_000.0, 25_000.0)
     bare = make_row("env", "bare ALE (ale.act)", "ALE/Pong-v5", "", "agent steps/s", Rate(5_000.0, 6_250.0), 4,
-                    20_000.0)
+                    bare_frames)
     layer = make_row("env", "our DQN env stack", "ALE/Pong-v5", "", "agent steps/s", Rate(2_500.0, 3_000.0), 4,
-                     20_000.0)
+                     bare_frames)
     learner = make_row("learner", "R2D2 learner", "ALE/Pong-v5", "", "sequences/s", Rate(12.345, 6.789))
-    skipped = make_row("env", "EnvPool, 1 env", "ALE/Pong-v5", "", "agent steps/s", None, 4, 20_000.0, "no wheel")
-    assert bare["frames_per_s"] == 20_000 and bare["vs_bare_ale"] == 1.0
+    skipped = make_row("env", "EnvPool, 1 env", "ALE/Pong-v5", "", "agent steps/s", None, 4, bare_frames, "no wheel")
+    assert bare["frames_per_s"] == 20_000 and bare["vs_bare_ale"] == 1.0 and bare["vs_bare_ale_cpu"] == 1.0
     assert layer["rate"] == 2_500 and layer["per_cpu_s"] == 3_000
     assert layer["frames_per_s"] == 10_000 and layer["vs_bare_ale"] == 0.5  # 4 * 2,500 / 20,000
+    assert layer["vs_bare_ale_cpu"] == 0.48  # 4 * 3,000 / 25,000
     assert learner["rate"] == 12.3 and learner["per_cpu_s"] == 6.789 and "vs_bare_ale" not in learner
     assert skipped["rate"] == "skipped: no wheel" and "frames_per_s" not in skipped
     wall_only = make_row("replay", "transition replay: insert", "", "", "transitions/s", 123_456.7)
@@ -79,19 +81,21 @@ def test_rows_carry_frames_and_the_fraction_of_bare_ale():
 
 
 def test_write_table_writes_csv_markdown_and_the_load(tmp_path):
+    bare_frames = Rate(20_000.0, 25_000.0)
     rows = [make_row("env", "our DQN env stack", "ALE/Pong-v5", "1 env", "agent steps/s", Rate(2_500.0, 3_000.0), 4,
-                     20_000.0),
-            make_row("env", "EnvPool, 1 env", "ALE/Pong-v5", "", "agent steps/s", None, 4, 20_000.0, "no wheel")]
+                     bare_frames),
+            make_row("env", "EnvPool, 1 env", "ALE/Pong-v5", "", "agent steps/s", None, 4, bare_frames, "no wheel")]
     text = write_table("t", COLUMNS, rows, "python -m benchmarks.throughput --quick", 1.5, ["a note"], tmp_path)
     lines = text.splitlines()
     assert lines[0] == "`python -m benchmarks.throughput --quick`"
     assert "load average 1.50 at the start" in lines[2] and " cores, " in lines[2]
-    assert "| env | our DQN env stack | ALE/Pong-v5 | 1 env | 2,500 | 3,000 | agent steps/s | 10,000 | 0.5 |" in lines
-    assert "| env | EnvPool, 1 env | ALE/Pong-v5 |  | skipped: no wheel |  | agent steps/s |  |  |" in lines
+    assert ("| env | our DQN env stack | ALE/Pong-v5 | 1 env | 2,500 | 3,000 | agent steps/s | 10,000 | 0.5 | 0.48 |"
+            in lines)
+    assert "| env | EnvPool, 1 env | ALE/Pong-v5 |  | skipped: no wheel |  | agent steps/s |  |  |  |" in lines
     assert lines[-1] == "a note" and (tmp_path / "t.md").read_text() == text
     with open(tmp_path / "t.csv") as f:
         written = list(csv.DictReader(f))
-    assert [r["vs_bare_ale"] for r in written] == ["0.5", ""] and list(written[0]) == COLUMNS
+    assert [r["vs_bare_ale_cpu"] for r in written] == ["0.48", ""] and list(written[0]) == COLUMNS
 
 
 def test_cells_and_the_r2d2_sentence():
@@ -110,7 +114,7 @@ def test_cells_and_the_r2d2_sentence():
 
 
 def test_the_chart_is_written(tmp_path):
-    rows = [make_row("env", name, game, "", "agent steps/s", Rate(rate, rate), 4, 20_000.0)
+    rows = [make_row("env", name, game, "", "agent steps/s", Rate(rate, rate), 4, Rate(20_000.0, 20_000.0))
             for game in ("ALE/Pong-v5", "ALE/Breakout-v5") for name, rate in (("bare", 5_000.0), ("stack", 2_000.0))]
     plot_env_layers(rows, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
