@@ -279,7 +279,7 @@ def plot_curves(out: Path, env_id: str, runs: dict[str, list[dict[str, Any]]], t
             if not any(xs for xs, _ in curves):
                 continue
             grid, mean, low, high = curve_band(curves)
-            (line,) = ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seeds)")
+            (line,) = ax.plot(grid, mean, label=f"{algo} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15)
         if math.isfinite(threshold):
             ax.axhline(threshold, color="k", linestyle="--", alpha=0.4, label=f"threshold {threshold:g}")

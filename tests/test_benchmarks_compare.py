@@ -105,17 +105,22 @@ def test_hns_columns_on_atari_only():
 def test_a_short_comparison_writes_csvs_plots_and_tables(tmp_path):
     out = tmp_path / "cmp"
     assert compare.main(["--env-ids", "CartPole-v1", "--algos", "a3c", "dqn", "--seeds", "1",
-                         "--max-seconds", "6", "--eval-interval-seconds", "1", "--out", str(out)]) == 0
+                         "--max-seconds", "6", "--eval-interval-seconds", "0.5", "--out", str(out)]) == 0
+    table = (out / "CartPole-v1.md").read_text()
+    evaluated = 0
     for algo in ("a3c", "dqn"):
         run = out / "runs" / "CartPole-v1" / algo / "seed0"
         info = json.loads((run / "run.json").read_text())
         assert info["returncode"] == 0, (run / "train.log").read_text()[-2000:]
         assert (run / "metrics.csv").read_text().startswith("wall_seconds,env_steps,env_frames")
-        assert len((run / "eval.csv").read_text().splitlines()) >= 2  # header and at least one evaluation
         assert json.loads((run / "config.json").read_text())["env_id"] == "CartPole-v1"
+        # on a loaded box the spawned processes can take most of 6 s to start: then the row says so
+        evals = (run / "eval.csv").read_text().splitlines()[1:]
+        (row,) = [line for line in table.splitlines() if line.startswith(f"| {algo} |")]
+        assert ("no evaluation" in row) == (not evals)
+        evaluated += bool(evals)
+    assert evaluated >= 1, "neither run was evaluated: nothing of the curves or the table's figures was tested"
     assert info["processes"] == "1 process (serial)" and "--serial" in info["command"]
-    table = (out / "CartPole-v1.md").read_text()
-    assert "| a3c |" in table and "| dqn |" in table
     assert (out / "CartPole-v1.csv").read_text().count("\n") == 3
     assert (out / "CartPole-v1.png").read_bytes()[:4] == b"\x89PNG"
     assert "total_seconds" in json.loads((out / "benchmark.json").read_text())
