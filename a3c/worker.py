@@ -176,7 +176,9 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
     if cfg.is_policy_method:
         policy = sample_policy_action
     else:
-        policy = EpsilonGreedy(cfg, L.sample_final_epsilon(rng), rng)
+        # drawn from the run's seed, so a restarted worker keeps its predecessor's final epsilon
+        final_epsilon = L.sample_final_epsilons(cfg.num_workers, np.random.default_rng(cfg.seed))[rank]
+        policy = EpsilonGreedy(cfg, final_epsilon, rng)
     actor = Actor(cfg, rank, seed, policy)
     actor.state = model.initial_state()
     local, glob = list(model.parameters()), list(shared.model.parameters())

@@ -70,12 +70,24 @@ def test_epsilon_schedule():
     assert L.epsilon(10**9, 0.01, 1000) == pytest.approx(0.01)
 
 
-def test_final_epsilons_are_sampled_with_the_paper_probabilities():
-    rng = np.random.default_rng(0)
-    draws = np.array([L.sample_final_epsilon(rng) for _ in range(20_000)])
-    assert set(np.unique(draws)) == {0.1, 0.01, 0.5}
-    for value, prob in zip(L.FINAL_EPSILONS, L.FINAL_EPSILON_PROBS):
-        assert np.mean(draws == value) == pytest.approx(prob, abs=0.015)
+def test_each_workers_final_epsilon_has_the_paper_probabilities():
+    # worker 0 of 2 and worker 2 of 16, over 20,000 runs: 0.1, 0.01, 0.5 with 0.4, 0.3, 0.3
+    for workers, rank in ((2, 0), (16, 2)):
+        rng = np.random.default_rng(0)
+        draws = np.array([L.sample_final_epsilons(workers, rng)[rank] for _ in range(20_000)])
+        for value, prob in zip(L.FINAL_EPSILONS, L.FINAL_EPSILON_PROBS):
+            assert np.mean(draws == value) == pytest.approx(prob, abs=0.015)
+
+
+def test_final_epsilons_cover_the_distribution_evenly():
+    rng = np.random.default_rng(1)
+    for _ in range(1000):
+        two = L.sample_final_epsilons(2, rng)
+        assert two != [0.01, 0.01] and two != [0.5, 0.5]  # strata [0, 0.5) and [0.5, 1)
+        ten = L.sample_final_epsilons(10, rng)
+        # 4 of the 10 strata lie wholly below 0.4, and so on: counts 4, 3, 3 up to one boundary stratum
+        counts = [ten.count(value) for value in L.FINAL_EPSILONS]
+        assert abs(counts[0] - 4) <= 1 and abs(counts[1] - 3) <= 1 and abs(counts[2] - 3) <= 1 and sum(counts) == 10
 
 
 def test_learning_rate_anneals_linearly_to_zero():
