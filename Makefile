@@ -23,11 +23,13 @@ train: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# The quick presets of the three studies; each writes its tables, CSVs and charts under benchmarks/results/.
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]" || echo "optional bench extras unavailable; comparisons that need them are skipped"
-	$(PY) -m benchmarks.thread_scaling
-	$(PY) -m benchmarks.replay --quick
-	$(PY) -m benchmarks.apex
+	$(PY) -m benchmarks.throughput --quick
+	$(PY) -m benchmarks.thread_scaling --family async --seeds 1
+	$(PY) -m benchmarks.thread_scaling --family replay --seeds 1
+	$(PY) -m benchmarks.compare --preset quick
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

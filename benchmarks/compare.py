@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.measure import cpu_model
 from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
 from common.logger import read_csv
@@ -344,12 +345,6 @@ def saved_env_ids(out: Path) -> list[str]:
     return [e for e in meta.get("env_ids", []) if e in saved] + [e for e in saved if e not in meta.get("env_ids", [])]
 
 
-def machine() -> str:
-    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-              if line.startswith("model name")] if Path("/proc/cpuinfo").is_file() else []
-    return f"{os.cpu_count()} cores" + (f" ({models[0]})" if models else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
@@ -388,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {info['load_before']:.2f} -> {info['load_after']:.2f}); "
                       f"{(time.monotonic() - start) / 60:.1f} min so far", flush=True)
     meta = {"command": "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv),
-            "machine": machine(), "cores": args.cores, "started": started, "env_ids": env_ids,
+            "machine": f"{os.cpu_count()} cores ({cpu_model()})", "cores": args.cores, "started": started, "env_ids": env_ids,
             "total_seconds": round(time.monotonic() - start, 1), "runs": len(env_ids) * len(algos) * seeds}
     (out / "benchmark.json").write_text(json.dumps(meta, indent=2) + "\n")
     print("\n".join(report(out, env_ids)))

@@ -44,7 +44,9 @@ def finite_model(checkpoint) -> dict:
 
 def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
     shm_before = shm_entries()
-    summary = main(make_config({**SMALL, "max_seconds": 8.0, "eval_interval_seconds": 2.0, "run_dir": str(tmp_path)}))
+    # 15 s: at a load of 5-6 on two cores, starting the processes alone took most of an 8 s budget
+    summary = main(make_config({**SMALL, "max_seconds": 15.0, "eval_interval_seconds": 2.0, "eval_episodes": 3,
+                                "run_dir": str(tmp_path)}))
     assert summary.stop_reason.startswith("reached --max-seconds")
     assert finite_model(summary.checkpoint)["updates"] > 10
     assert summary.eval_means, "the evaluator ran"
