@@ -129,7 +129,7 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
     replay = family_of(rows[0]["algo"]) == "replay"
     unit = UNITS["replay" if replay else "async"]
     loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
-    if not load and loads:
+    if loads:  # the loads saved with each run: the line reads the same when a redraw rebuilds it
         load = f"{min(loads):.2f}-{max(loads):.2f} at the start of the runs"
     if not load and (out / "scaling.md").is_file():  # a redraw of a CSV without loads keeps the measured line
         prefix = "1-minute load average "
