@@ -140,18 +140,20 @@ def q_window_loss(cfg: Config, model: nn.Module, target: nn.Module, window: Wind
     return L.q_loss(model(window.obs[:-1]), window.actions, targets)
 
 
-def apply_gradients(cfg: Config, local: list[nn.Parameter], shared: SharedParts, loss: torch.Tensor) -> None:
+def apply_gradients(cfg: Config, local: list[nn.Parameter], glob: list[nn.Parameter], shared: SharedParts,
+                    loss: torch.Tensor) -> None:
     """Backpropagates on the local copy and steps the shared parameters with the shared RMSProp.
 
-    local: the local copy's parameters, in the shared model's order. Their gradients start from None
-    each window, so backward writes them fresh rather than adding into zeroed buffers.
+    local, glob: the local copy's and the shared model's parameters, in the same order. The local
+    gradients start from None each window, so backward writes them fresh rather than adding into
+    zeroed buffers.
     """
     for param in local:
         param.grad = None
     loss.backward()
     nn.utils.clip_grad_norm_(local, cfg.max_grad_norm)
-    for glob, param in zip(shared.optimizer.param_groups[0]["params"], local):
-        glob.grad = param.grad
+    for shared_param, param in zip(glob, local):
+        shared_param.grad = param.grad
     shared.optimizer.set_lr(L.annealed_lr(cfg.lr, shared.counters.total_steps(), cfg.total_steps))
     shared.optimizer.step()
 
@@ -192,7 +194,7 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
             loss = a3c_window_loss(cfg, model, window, actor.start_state)
         else:
             loss = q_window_loss(cfg, model, shared.target, window)
-        apply_gradients(cfg, local, shared, loss)
+        apply_gradients(cfg, local, glob, shared, loss)
         shared.counters.updates[rank] += 1
         if not cfg.is_policy_method:
             maybe_refresh_target(cfg, shared)

@@ -43,12 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.measure import cpu_model
+from benchmarks.measure import ASYNC_ALGOS, cpu_model, train_module
 from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
 from common.logger import read_csv
 
-ASYNC_ALGOS = ("a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q")
 ALGOS = (*ASYNC_ALGOS, "apex", "dqn", "r2d2")
 RESULTS = Path("benchmarks/results/compare")
 CURVE_POINTS = 200
@@ -91,10 +90,8 @@ def process_plan(algo: str, cores: int) -> tuple[int, str]:
 
 def train_command(algo: str, env_id: str, seed: int, cores: int, max_seconds: float,
                   eval_interval_seconds: float, flags: tuple[str, ...], device: str | None) -> list[str]:
-    module = {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"]}.get(
-        algo, ["a3c.train", "--algo", algo])
     num_workers, _ = process_plan(algo, cores)
-    command = [sys.executable, "-m", *module, "--env-id", env_id, "--seed", str(seed),
+    command = [sys.executable, "-m", *train_module(algo), "--env-id", env_id, "--seed", str(seed),
                "--num-workers", str(num_workers), "--max-seconds", str(max_seconds),
                "--eval-interval-seconds", str(eval_interval_seconds), *flags]
     if device and algo not in ASYNC_ALGOS:  # the async workers always update a CPU model

@@ -14,9 +14,13 @@ import os
 import queue as queue_module
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, get_args
 
 import numpy as np
+
+from a3c.config import Algo
+
+ASYNC_ALGOS: tuple[str, ...] = get_args(Algo)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ATARI = "ALE/Pong-v5"
@@ -125,6 +129,13 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, torch_threads: int | No
         raise RuntimeError(f"{fn.__name__}{args} failed in its process: {value}")
     print(fn.__name__, args, value, flush=True)
     return value
+
+
+def train_module(algo: str) -> list[str]:
+    """The `python -m` arguments of the entry point that trains `algo` (dqn is Ape-X's --serial mode)."""
+    if algo in ASYNC_ALGOS:
+        return ["a3c.train", "--algo", algo]
+    return {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"]}[algo]
 
 
 def cpu_model() -> str:

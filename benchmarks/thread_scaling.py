@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.measure import ASYNC_ALGOS, train_module
 from common.logger import read_csv
 
-FAMILIES = {"async": ("a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"), "replay": ("apex", "r2d2")}
+FAMILIES = {"async": ASYNC_ALGOS, "replay": ("apex", "r2d2")}
 UNITS = {"async": "workers", "replay": "actors"}
 REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
@@ -43,11 +44,6 @@ REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
 def family_of(algo: str) -> str:
     return next(family for family, algos in FAMILIES.items() if algo in algos)
-
-
-def module_args(algo: str) -> list[str]:
-    """The training module (and --algo) that runs `algo`."""
-    return ["a3c.train", "--algo", algo] if family_of(algo) == "async" else [f"{algo}.train"]
 
 
 def default_workers(cores: int) -> list[int]:
@@ -61,7 +57,7 @@ def default_workers(cores: int) -> list[int]:
 def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> float:
     """Runs `python -m <algo's module> args`; returns its wall-clock seconds from start to exit."""
     start = time.monotonic()
-    command = [sys.executable, "-m", *module_args(algo), *args, "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", *train_module(algo), *args, "--run-dir", str(run_dir)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed:\n{result.stderr[-2000:]}")
