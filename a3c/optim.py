@@ -7,20 +7,57 @@ The statistics g live in shared memory, so every worker both reads and updates t
 paper found more robust than per-thread statistics. torch.optim.RMSprop puts eps outside the square
 root and keeps its state per process, so neither matches; this optimizer is the paper's rule.
 Updates are Hogwild: no lock, as in the paper.
+
+The rule runs as one numba loop per parameter that reads grad, g and theta once and writes g and
+theta once, with the gradient-norm clip folded in as a scale on grad. Written with torch's
+multi-tensor ops it took six passes over the 2.6 MB fully connected layer of the Atari network, plus
+one more to clip: on a one-core worker that memory traffic was a tenth of each step's time.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
+import numba
+import numpy as np
 import torch
 
 
+@numba.njit(fastmath=True, error_model="numpy", nogil=True, cache=True)
+def _rmsprop_rule(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, lr: np.float32,
+                  alpha: np.float32, one_minus_alpha: np.float32, eps: np.float32,
+                  grad_scale: np.float32) -> None:
+    """In place, elementwise over 1-D float32 views: the rule above on grad * grad_scale."""
+    for i in range(param.size):
+        g = grad[i] * grad_scale
+        s = alpha * square_avg[i] + one_minus_alpha * g * g
+        square_avg[i] = s
+        param[i] -= lr * g / np.sqrt(s + eps)
+
+
+def _flat(tensor: torch.Tensor) -> np.ndarray:
+    """A 1-D numpy view of a dense tensor's memory in storage order (channels-last weights too)."""
+    return tensor.detach().as_strided((tensor.numel(),), (1,)).numpy()
+
+
 class SharedRMSprop(torch.optim.Optimizer):
-    def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1):
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1,
+                 max_grad_norm: float | None = None):
+        """max_grad_norm: scale the gradients down to this total norm first, as clip_grad_norm_ does."""
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
+        self.max_grad_norm = max_grad_norm
         for group in self.param_groups:
             for p in group["params"]:
+                if p.dtype != torch.float32 or not (p.is_contiguous() or
+                                                    p.is_contiguous(memory_format=torch.channels_last)):
+                    raise ValueError("SharedRMSprop needs dense float32 parameters")
                 self.state[p]["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def __setstate__(self, state: dict) -> None:  # unpickled in a worker: the attributes __getstate__ drops
+        super().__setstate__(state)
+        self.max_grad_norm = state.get("max_grad_norm")
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "max_grad_norm": self.max_grad_norm}
 
     def share_memory(self) -> "SharedRMSprop":
         for group in self.param_groups:
@@ -45,19 +82,29 @@ class SharedRMSprop(torch.optim.Optimizer):
         for group in self.param_groups:
             group["lr"] = lr
 
+    def _grad_scale(self) -> float:
+        if self.max_grad_norm is None:
+            return 1.0
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        total = float(torch.nn.utils.get_total_norm(grads))
+        return min(1.0, self.max_grad_norm / (total + 1e-6))  # clip_grad_norm_'s coefficient
+
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        """One pass of the rule over all parameters at once, with torch's multi-tensor (foreach) kernels."""
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
-            square_avgs = [self.state[p]["square_avg"] for p in params]
-            torch._foreach_mul_(square_avgs, group["alpha"])
-            torch._foreach_addcmul_(square_avgs, grads, grads, value=1.0 - group["alpha"])
-            steps = torch._foreach_add(square_avgs, group["eps"])
-            torch._foreach_rsqrt_(steps)
-            torch._foreach_mul_(steps, grads)
-            torch._foreach_add_(params, steps, alpha=-group["lr"])
+        """Applies each parameter's .grad (clipped to max_grad_norm in total) with the rule above."""
+        scale = np.float32(self._grad_scale())
+        for group, views in zip(self.param_groups, self._views()):
+            lr, alpha, eps = (np.float32(group[key]) for key in ("lr", "alpha", "eps"))
+            for p, (param, square_avg) in zip(group["params"], views):
+                if p.grad is None:
+                    continue
+                grad = p.grad if p.grad.stride() == p.stride() else torch.empty_like(p).copy_(p.grad)
+                _rmsprop_rule(param, _flat(grad), square_avg, lr, alpha, np.float32(1.0) - alpha, eps, scale)
         return None
+
+    def _views(self) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """Flat numpy views of each parameter and its statistics, made once in each process."""
+        if getattr(self, "_flat_views", None) is None:
+            self._flat_views = [[(_flat(p), _flat(self.state[p]["square_avg"])) for p in group["params"]]
+                                for group in self.param_groups]
+        return self._flat_views

@@ -33,7 +33,8 @@ def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> S
         target = make_model(cfg, obs_shape, num_actions)
         target.load_state_dict(model.state_dict())
         target.share_memory()
-    optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps).share_memory()
+    optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps,
+                              cfg.max_grad_norm).share_memory()
     target_epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
     return SharedParts(model, target, target_epoch, optimizer, RunCounters(cfg.num_workers))
 

@@ -6,7 +6,9 @@ processes (--num-workers) and the learner in the train process, run with --sampl
 paper's free-running actors and learner; a rate limit would tie the actors' pace to the learner's).
 For each method and process count, two measurements through the same command users run:
   throughput:      steady-state env frames/s over --seconds with evaluation off (for the replay family
-                   also learner updates/s; its steady state starts once the learner has started);
+                   also learner updates/s; its steady state starts once the learner has started), the
+                   median of --repeats runs taken in turn over the process counts, so that a slow spell
+                   of the box falls on every count alike;
   data efficiency: wall clock from the command's start until an evaluation mean reaches --threshold,
                    and the env frames used by then (median over --seeds; the family's own defaults).
 Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's Table 2) and
@@ -16,6 +18,7 @@ benchmarks/results/thread_scaling_replay (replay).
     python -m benchmarks.thread_scaling                      # CartPole-v1, all five methods, 1..cores workers
     python -m benchmarks.thread_scaling --family replay --no-solve       # Ape-X and R2D2, 1..cores actors
     python -m benchmarks.thread_scaling --env-id ALE/Pong-v5 --algos a3c --workers 1 --no-solve
+    python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5   # speedups with less noise
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ UNITS = {"async": "workers", "replay": "actors"}
 REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
 ASYNC_FIELDS = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
-                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed"]
+                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "frames_per_second_runs"]
 REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
 
@@ -138,6 +141,10 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
                       f"the data-efficiency runs use the family's defaults."]
     if load:
         lines += ["", f"1-minute load average {load} (other work on the box lowers every figure)."]
+    repeats = max(len(str(r.get("frames_per_second_runs") or "x").split()) for r in rows)
+    if repeats > 1:
+        lines += ["", f"Each throughput is the median of {repeats} runs, taken in turn over the worker counts "
+                      f"(every run's frames/s: scaling.csv, frames_per_second_runs)."]
     lines += _table(f"Throughput speedup over {workers[0]} {unit if replay else 'worker(s)'} "
                     f"(env frames/s in brackets):", rows, workers,
                     lambda r, base: f"{r['frames_per_second'] / base['frames_per_second']:.2f}x "
@@ -203,12 +210,24 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def measure(args: argparse.Namespace, algo: str, workers: int, tmp: Path) -> dict:
-    """One row of the table: throughput and, unless --no-solve, data efficiency over seeds."""
-    load = os.getloadavg()[0]
-    fps, updates_per_second = throughput(args.env_id, algo, workers, args.seconds, tmp)
+def measure_throughput(args: argparse.Namespace, algo: str, tmp: Path) -> dict[int, list[tuple[float, float]]]:
+    """{workers: [(env frames/s, updates/s) of each run]}: --repeats rounds, each over every worker count."""
+    rates: dict[int, list[tuple[float, float]]] = {workers: [] for workers in args.workers}
+    for _ in range(args.repeats):
+        for workers in args.workers:
+            rates[workers].append(throughput(args.env_id, algo, workers, args.seconds, tmp))
+    return rates
+
+
+def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple[float, float]], load: float,
+            tmp: Path) -> dict:
+    """One row of the table: the median of the throughput runs `rates` and, unless --no-solve, data
+    efficiency over seeds."""
+    fps = statistics.median(f for f, _ in rates)
+    updates_per_second = statistics.median(u for _, u in rates)
     row = {"env_id": args.env_id, "algo": algo, "workers": workers, "frames_per_second": fps,
            "frames_per_second_per_worker": fps / workers, "updates_per_second": updates_per_second,
+           "frames_per_second_runs": " ".join(f"{f:.0f}" for f, _ in rates),
            "load_average": load, "seconds_to_threshold": None, "frames_to_threshold": None,
            "threshold": args.threshold}
     if not args.no_solve:
@@ -238,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=475.0, help="evaluation mean that counts as solved")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="budget of each data-efficiency run")
     parser.add_argument("--seeds", type=int, default=3, help="data-efficiency runs per method and worker count")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="throughput runs per method and worker count; the table shows their median")
     parser.add_argument("--no-solve", action="store_true", help="measure throughput only")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/thread_scaling for "
                                                  "async, benchmarks/results/thread_scaling_replay for replay)")
@@ -254,12 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     algos = args.algos or list(FAMILIES[args.family])
     if any(family_of(algo) != args.family for algo in algos):
         parser.error(f"--algos of the {args.family} family: {', '.join(FAMILIES[args.family])}")
-    if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1:
-        parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds >= 1")
+    if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1 or args.repeats < 1:
+        parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds and --repeats >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     load_at_start = os.getloadavg()[0]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(args, algo, workers, Path(tmp)) for algo in algos for workers in args.workers]
+        for algo in algos:
+            load = os.getloadavg()[0]
+            rates = measure_throughput(args, algo, Path(tmp))
+            rows += [measure(args, algo, workers, rates[workers], load, Path(tmp)) for workers in args.workers]
     with open(args.out / "scaling.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=REPLAY_FIELDS if args.family == "replay" else ASYNC_FIELDS,
                                 extrasaction="ignore")
@@ -272,4 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (RuntimeError, OSError) as err:  # a failed or too-short run, a missing CSV to redraw
+        sys.exit(f"thread_scaling: {err}")

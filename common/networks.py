@@ -11,6 +11,11 @@ class AtariTorso(nn.Module):
     """Mnih et al. 2016 (A3C) torso: 16 8x8/4, 32 4x4/2, 256 fully connected, ReLUs.
 
     obs: [B, 4, 84, 84] uint8 -> [B, 256] float32.
+
+    The convolution weights are kept channels-last (NHWC in memory; shapes and results are unchanged),
+    which makes oneDNN run the convolutions channels-last: on CPU the batch-6 forward and backward of an
+    A3C window then take about a quarter less time (inputs stay as they come: converting them costs more
+    than it saves at batch 1).
     """
 
     def __init__(self, in_channels: int = 4, hidden: int = 256):
@@ -21,6 +26,7 @@ class AtariTorso(nn.Module):
             nn.Flatten(),
             nn.Linear(32 * 9 * 9, hidden), nn.ReLU(),
         )
+        self.net.to(memory_format=torch.channels_last)
         self.out_dim = hidden
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

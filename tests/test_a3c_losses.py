@@ -94,3 +94,14 @@ def test_learning_rate_anneals_linearly_to_zero():
     assert L.annealed_lr(1e-3, 0, 100) == pytest.approx(1e-3)
     assert L.annealed_lr(1e-3, 25, 100) == pytest.approx(7.5e-4)
     assert L.annealed_lr(1e-3, 150, 100) == 0.0
+
+
+def test_sample_categorical_draws_from_the_softmax():
+    from a3c.worker import sample_categorical
+
+    torch.manual_seed(0)
+    probs = [0.5, 0.3, 0.15, 0.05]
+    logits = torch.log(t(probs)) + 7.0  # softmax ignores a constant shift
+    draws = [sample_categorical(logits) for _ in range(20_000)]
+    # binomial standard error of a frequency of 0.5 over 20,000 draws is 0.0035
+    assert (np.bincount(draws, minlength=4) / 20_000).tolist() == pytest.approx(probs, abs=0.015)

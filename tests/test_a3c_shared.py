@@ -27,6 +27,40 @@ def test_rmsprop_step_matches_hand_computation():
                                         -2.0 - 0.1 / math.sqrt(0.2)])
 
 
+def test_rmsprop_clips_the_total_gradient_norm_first():
+    w = nn.Parameter(torch.tensor([0.0, 0.0]))
+    b = nn.Parameter(torch.tensor([0.0]))
+    opt = SharedRMSprop([w, b], lr=0.1, alpha=0.9, eps=0.1, max_grad_norm=1.0)
+    w.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])
+    opt.step()
+    # total norm 5 -> gradients scaled by 1/5: (0.6, 0), (0.8); g = 0.1 * grad^2 = (0.036, 0), (0.064)
+    assert opt.statistics()[0].tolist() == pytest.approx([0.036, 0.0])
+    assert opt.statistics()[1].tolist() == pytest.approx([0.064])
+    assert w.tolist() == pytest.approx([-0.1 * 0.6 / math.sqrt(0.136), 0.0])
+    assert b.tolist() == pytest.approx([-0.1 * 0.8 / math.sqrt(0.164)])
+    # under the limit nothing is scaled: norm 0.5
+    w.grad, b.grad = torch.tensor([0.3, 0.0]), torch.tensor([0.4])
+    opt.step()
+    assert opt.statistics()[1].tolist() == pytest.approx([0.9 * 0.064 + 0.1 * 0.16])
+
+
+def test_rmsprop_on_a_channels_last_weight_matches_the_rule_elementwise():
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
+    grads = [torch.randn(8, 4, 3, 3), torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last)]
+    square_avg, expected = torch.zeros(8, 4, 3, 3), w.detach().clone()
+    for grad in grads:
+        square_avg = 0.9 * square_avg + 0.1 * grad * grad
+        expected -= 0.01 * grad / torch.sqrt(square_avg + 0.1)
+    opt = SharedRMSprop([w], lr=0.01, alpha=0.9, eps=0.1)
+    for grad in grads:  # an NCHW and an NHWC gradient on an NHWC weight
+        w.grad = grad
+        opt.step()
+    assert w.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(opt.statistics()[0], square_avg, atol=1e-6)
+    assert torch.allclose(w.detach(), expected, atol=1e-6)
+
+
 def _step_in_child(shared, done):
     model = shared.model
     for p in model.parameters():
@@ -48,11 +82,14 @@ def test_a_step_in_one_process_is_seen_in_another():
     # the parent sees the child's parameter update, its RMSProp statistics and its counter
     for p, old in zip(shared.model.parameters(), before):
         assert not torch.equal(p, old)
+    # all-ones gradients have total norm sqrt(n), clipped to max_grad_norm: each becomes c
+    n = sum(p.numel() for p in shared.model.parameters())
+    c = min(1.0, cfg.max_grad_norm / math.sqrt(n))
     for stat in shared.optimizer.statistics():
-        assert torch.allclose(stat, torch.full_like(stat, 1.0 - cfg.rmsprop_alpha))
+        assert torch.allclose(stat, torch.full_like(stat, (1.0 - cfg.rmsprop_alpha) * c * c))
     assert shared.counters.total_steps() == 7
     # the optimizer in the child stepped the very tensors of the shared model
-    expected = before[0] - cfg.lr / math.sqrt(1.0 - cfg.rmsprop_alpha + cfg.rmsprop_eps)
+    expected = before[0] - cfg.lr * c / math.sqrt((1.0 - cfg.rmsprop_alpha) * c * c + cfg.rmsprop_eps)
     assert torch.allclose(next(shared.model.parameters()), expected)
 
 
