@@ -70,14 +70,21 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
     eps_anneal_frames=100_000, target_update_frames=5_000, eval_interval_seconds=2.0,
     log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
+# On top of VECTOR_DEFAULTS, per method:
+#  a3c-lstm: policy and value share the LSTM; a smaller value weight keeps its gradients from swamping
+#    the policy's (the feed-forward A3C has a value torso of its own on vector tasks).
+#  Q methods: CartPole's greedy policies failed by drifting off the track after some 200 steps. A drift
+#    builds over many steps: gamma 0.99 sees far enough ahead, and a target refreshed every 500 frames
+#    lets a 1-step target carry the failure back within seconds (one step per refresh).
+Q_VECTOR_DEFAULTS: dict[str, Any] = dict(gamma=0.99, target_update_frames=500)
+VECTOR_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
+    "a3c-lstm": dict(value_coef=0.25), "q1": Q_VECTOR_DEFAULTS, "sarsa1": Q_VECTOR_DEFAULTS,
+    "nstep-q": Q_VECTOR_DEFAULTS,
+}
 
 
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults
     (or on top of the resumed run's config.json)."""
-    vector_defaults = VECTOR_DEFAULTS
-    if overrides.get("algo") == "a3c-lstm":
-        # on vector tasks policy and value share the LSTM: a smaller value weight keeps its gradients
-        # from swamping the policy's (the feed-forward A3C has a value torso of its own there)
-        vector_defaults = {**VECTOR_DEFAULTS, "value_coef": 0.25}
-    return make_family_config(Config, overrides, vector_defaults)
+    algo_defaults = VECTOR_DEFAULTS_BY_ALGO.get(overrides.get("algo", Config.algo), {})
+    return make_family_config(Config, overrides, {**VECTOR_DEFAULTS, **algo_defaults})
