@@ -45,6 +45,7 @@ class SharedRMSprop(torch.optim.Optimizer):
         """max_grad_norm: scale the gradients down to this total norm first, as clip_grad_norm_ does."""
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
         self.max_grad_norm = max_grad_norm
+        self._flat_views: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
         for group in self.param_groups:
             for p in group["params"]:
                 if p.dtype != torch.float32 or not (p.is_contiguous() or
@@ -55,6 +56,7 @@ class SharedRMSprop(torch.optim.Optimizer):
     def __setstate__(self, state: dict) -> None:  # unpickled in a worker: the attributes __getstate__ drops
         super().__setstate__(state)
         self.max_grad_norm = state.get("max_grad_norm")
+        self._flat_views = None
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "max_grad_norm": self.max_grad_norm}
@@ -104,7 +106,7 @@ class SharedRMSprop(torch.optim.Optimizer):
 
     def _views(self) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         """Flat numpy views of each parameter and its statistics, made once in each process."""
-        if getattr(self, "_flat_views", None) is None:
+        if self._flat_views is None:
             self._flat_views = [[(_flat(p), _flat(self.state[p]["square_avg"])) for p in group["params"]]
                                 for group in self.param_groups]
         return self._flat_views

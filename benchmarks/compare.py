@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {info['load_before']:.2f} -> {info['load_after']:.2f}); "
                       f"{(time.monotonic() - start) / 60:.1f} min so far", flush=True)
     meta = {"command": "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv),
-            "machine": f"{os.cpu_count()} cores ({cpu_model()})", "cores": args.cores, "started": started, "env_ids": env_ids,
+            "machine": f"{os.cpu_count()} cores ({cpu_model()})", "cores": args.cores, "started": started,
+            "env_ids": env_ids,
             "total_seconds": round(time.monotonic() - start, 1), "runs": len(env_ids) * len(algos) * seeds}
     (out / "benchmark.json").write_text(json.dumps(meta, indent=2) + "\n")
     print("\n".join(report(out, env_ids)))

@@ -141,7 +141,7 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
                       f"the data-efficiency runs use the family's defaults."]
     if load:
         lines += ["", f"1-minute load average {load} (other work on the box lowers every figure)."]
-    repeats = max(len(str(r.get("frames_per_second_runs") or "x").split()) for r in rows)
+    repeats = max(len((r.get("frames_per_second_runs") or "").split()) for r in rows)
     if repeats > 1:
         lines += ["", f"Each throughput is the median of {repeats} runs, taken in turn over the worker counts "
                       f"(every run's frames/s: scaling.csv, frames_per_second_runs)."]
