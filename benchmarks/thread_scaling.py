@@ -9,6 +9,9 @@ For each method and process count, two measurements through the same command use
                    also learner updates/s; its steady state starts once the learner has started), the
                    median of --repeats runs taken in turn over the process counts, so that a slow spell
                    of the box falls on every count alike;
+  box ceiling:     with --ceiling, in the same rounds, k unrelated copies of the 1-process command at once:
+                   their summed frames/s over one copy alone is the speedup the box itself gives k
+                   processes that share nothing, the most any method can reach on it;
   data efficiency: wall clock from the command's start until an evaluation mean reaches --threshold,
                    and the env frames used by then (median over --seeds; the family's own defaults).
 Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's Table 2) and
@@ -19,6 +22,7 @@ benchmarks/results/thread_scaling_replay (replay).
     python -m benchmarks.thread_scaling --family replay --no-solve       # Ape-X and R2D2, 1..cores actors
     python -m benchmarks.thread_scaling --env-id ALE/Pong-v5 --algos a3c --workers 1 --no-solve
     python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5   # speedups with less noise
+    python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5 --ceiling  # and the box's own
 """
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ UNITS = {"async": "workers", "replay": "actors"}
 REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
 ASYNC_FIELDS = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
-                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "frames_per_second_runs"]
+                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "frames_per_second_runs",
+                "ceiling_frames_per_second", "ceiling_frames_per_second_runs"]
 REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
 
@@ -57,14 +62,35 @@ def default_workers(cores: int) -> list[int]:
     return counts if counts[-1] == cores else [*counts, cores]
 
 
+def train_command(algo: str, args: list[str], run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", *train_module(algo), *args, "--run-dir", str(run_dir)]
+
+
 def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> float:
     """Runs `python -m <algo's module> args`; returns its wall-clock seconds from start to exit."""
     start = time.monotonic()
-    command = [sys.executable, "-m", *train_module(algo), *args, "--run-dir", str(run_dir)]
+    command = train_command(algo, args, run_dir)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed:\n{result.stderr[-2000:]}")
     return time.monotonic() - start
+
+
+def run_together(commands: list[list[str]], timeout: float) -> None:
+    """Runs the commands at once and waits for all of them; raises RuntimeError if one fails."""
+    with tempfile.TemporaryFile() as log:  # a pipe nobody reads could fill and stall a run
+        procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log) for command in commands]
+        try:
+            codes = [proc.wait(timeout=timeout) for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        if any(codes):
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(commands[0][2:])} (one of {len(commands)} at once) failed:\n"
+                               f"{log.read().decode(errors='replace')[-2000:]}")
 
 
 def steady_rates(rows: list[dict[str, float]], learner: bool) -> tuple[float, float]:
@@ -81,17 +107,22 @@ def steady_rates(rows: list[dict[str, float]], learner: bool) -> tuple[float, fl
     return (last["env_frames"] - first["env_frames"]) / seconds, (last["updates"] - first["updates"]) / seconds
 
 
-def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path) -> tuple[float, float]:
-    """Steady-state (env frames/s, learner updates/s) of one run with `workers` workers or actors."""
-    run_dir = tmp / f"tp-{algo}-{workers}"
+def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path,
+               copies: int = 1) -> tuple[float, float]:
+    """Steady-state (env frames/s, learner updates/s) of one run with `workers` workers or actors; with
+    `copies` > 1, of that many unrelated runs at once (seeds 0, 1, ...), summed."""
     replay = family_of(algo) == "replay"
-    run_train(["--env-id", env_id, "--num-workers", str(workers), "--max-seconds", str(seconds),
-               "--eval-interval-seconds", "0", "--log-interval-seconds", "1", "--total-steps", str(10**12),
-               *(REPLAY_THROUGHPUT_FLAGS if replay else [])], run_dir, timeout=seconds + 120, algo=algo)
+    run_dirs = [tmp / f"tp-{algo}-{workers}-{copy}" for copy in range(copies)]
+    args = ["--env-id", env_id, "--num-workers", str(workers), "--max-seconds", str(seconds),
+            "--eval-interval-seconds", "0", "--log-interval-seconds", "1", "--total-steps", str(10**12),
+            *(REPLAY_THROUGHPUT_FLAGS if replay else [])]
+    run_together([train_command(algo, [*args, "--seed", str(copy)], run_dir)
+                  for copy, run_dir in enumerate(run_dirs)], timeout=seconds + 120)
     try:
-        return steady_rates(read_csv(run_dir / "metrics.csv"), learner=replay)
+        rates = [steady_rates(read_csv(run_dir / "metrics.csv"), learner=replay) for run_dir in run_dirs]
     except ValueError:
         raise RuntimeError(f"{algo} with {workers} workers: too short a run to measure, raise --seconds") from None
+    return sum(f for f, _ in rates), sum(u for _, u in rates)
 
 
 def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, max_seconds: float,
@@ -124,6 +155,14 @@ def _speedup(base_seconds: float, seconds: float) -> str:
     return f"{base_seconds / seconds:.2f}x" if math.isfinite(base_seconds) and math.isfinite(seconds) else "-"
 
 
+def _ceiling_cell(row: dict, base: dict) -> str:
+    if row is base:
+        return "1.00x"
+    ceiling = row["ceiling_frames_per_second"]
+    return (f"{ceiling / base['frames_per_second']:.2f}x ({ceiling:,.0f}); "
+            f"{row['frames_per_second'] / ceiling:.0%} of it")
+
+
 def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, load: str = "") -> None:
     replay = family_of(rows[0]["algo"]) == "replay"
     unit = UNITS["replay" if replay else "async"]
@@ -152,6 +191,10 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
     if replay:
         lines += _table("Learner updates/s in the same runs:", rows, workers,
                         lambda r, base: f"{r['updates_per_second']:,.1f}", unit)
+    if any(r.get("ceiling_frames_per_second") for r in rows):
+        lines += _table("The box's ceiling, in the same rounds: k unrelated 1-worker runs at once, their summed "
+                        "frames/s over the 1-worker run's (summed frames/s in brackets); then the method's "
+                        "speedup as a fraction of it:", rows, workers, _ceiling_cell, unit)
     solved = any(r["seconds_to_threshold"] is not None for r in rows)
     if solved and len(workers) > 1:
         lines += _table(f"Training speedup, as in the paper's Table 2: wall time to the threshold with one "
@@ -205,24 +248,30 @@ def read_rows(path: Path) -> list[dict]:
     for row in rows:
         row["workers"] = int(row["workers"])
         for key in ("frames_per_second", "seconds_to_threshold", "frames_to_threshold", "updates_per_second",
-                    "load_average"):
+                    "load_average", "ceiling_frames_per_second"):
             row[key] = float(row[key]) if row.get(key) else None
     return rows
 
 
-def measure_throughput(args: argparse.Namespace, algo: str, tmp: Path) -> dict[int, list[tuple[float, float]]]:
-    """{workers: [(env frames/s, updates/s) of each run]}: --repeats rounds, each over every worker count."""
+def measure_throughput(args: argparse.Namespace, algo: str,
+                       tmp: Path) -> tuple[dict[int, list[tuple[float, float]]], dict[int, list[float]]]:
+    """({workers: [(env frames/s, updates/s) of each run]}, {workers: [box-ceiling frames/s of each run]}):
+    --repeats rounds, each over every worker count, and with --ceiling over k unrelated 1-worker runs at once
+    for every count k > 1."""
     rates: dict[int, list[tuple[float, float]]] = {workers: [] for workers in args.workers}
+    ceiling: dict[int, list[float]] = {workers: [] for workers in args.workers if args.ceiling and workers > 1}
     for _ in range(args.repeats):
         for workers in args.workers:
             rates[workers].append(throughput(args.env_id, algo, workers, args.seconds, tmp))
-    return rates
+        for workers in ceiling:
+            ceiling[workers].append(throughput(args.env_id, algo, 1, args.seconds, tmp, copies=workers)[0])
+    return rates, ceiling
 
 
 def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple[float, float]], load: float,
-            tmp: Path) -> dict:
-    """One row of the table: the median of the throughput runs `rates` and, unless --no-solve, data
-    efficiency over seeds."""
+            tmp: Path, ceiling: list[float] | None = None) -> dict:
+    """One row of the table: the median of the throughput runs `rates` (and of the box-ceiling runs
+    `ceiling`) and, unless --no-solve, data efficiency over seeds."""
     fps = statistics.median(f for f, _ in rates)
     updates_per_second = statistics.median(u for _, u in rates)
     row = {"env_id": args.env_id, "algo": algo, "workers": workers, "frames_per_second": fps,
@@ -230,6 +279,9 @@ def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple
            "frames_per_second_runs": " ".join(f"{f:.0f}" for f, _ in rates),
            "load_average": load, "seconds_to_threshold": None, "frames_to_threshold": None,
            "threshold": args.threshold}
+    if ceiling:
+        row["ceiling_frames_per_second"] = statistics.median(ceiling)
+        row["ceiling_frames_per_second_runs"] = " ".join(f"{f:.0f}" for f in ceiling)
     if not args.no_solve:
         runs = [time_to_threshold(args.env_id, algo, workers, args.threshold, args.max_seconds, seed, tmp)
                 for seed in range(args.seeds)]
@@ -239,7 +291,9 @@ def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple
     print(f"{algo:9s} {UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
           + (f", {updates_per_second:,.1f} updates/s" if family_of(algo) == "replay" else "")
           + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "
-             f"(seeds: {row['seconds_per_seed']})"), flush=True)
+             f"(seeds: {row['seconds_per_seed']})")
+          + (f"; {workers} unrelated 1-worker runs at once: {row['ceiling_frames_per_second']:,.0f} frames/s"
+             if ceiling else ""), flush=True)
     return row
 
 
@@ -259,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="data-efficiency runs per method and worker count")
     parser.add_argument("--repeats", type=int, default=1,
                         help="throughput runs per method and worker count; the table shows their median")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also run k unrelated 1-worker runs at once for each count k > 1: the speedup the "
+                             "box gives processes that share nothing (async family)")
     parser.add_argument("--no-solve", action="store_true", help="measure throughput only")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/thread_scaling for "
                                                  "async, benchmarks/results/thread_scaling_replay for replay)")
@@ -275,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     algos = args.algos or list(FAMILIES[args.family])
     if any(family_of(algo) != args.family for algo in algos):
         parser.error(f"--algos of the {args.family} family: {', '.join(FAMILIES[args.family])}")
+    if args.ceiling and (args.family != "async" or 1 not in args.workers):
+        parser.error("--ceiling is for the async family, with 1 among --workers")
     if min(args.workers) < 1 or args.seconds <= WARMUP_SECONDS or args.seeds < 1 or args.repeats < 1:
         parser.error("workers must be >= 1, --seconds above the warm-up of 3 s, --seeds and --repeats >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -283,8 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for algo in algos:
             load = os.getloadavg()[0]
-            rates = measure_throughput(args, algo, Path(tmp))
-            rows += [measure(args, algo, workers, rates[workers], load, Path(tmp)) for workers in args.workers]
+            rates, ceiling = measure_throughput(args, algo, Path(tmp))
+            rows += [measure(args, algo, workers, rates[workers], load, Path(tmp), ceiling.get(workers))
+                     for workers in args.workers]
     with open(args.out / "scaling.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=REPLAY_FIELDS if args.family == "replay" else ASYNC_FIELDS,
                                 extrasaction="ignore")

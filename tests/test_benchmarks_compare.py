@@ -166,3 +166,40 @@ def test_thread_scaling_results_redraw_as_they_are(tmp_path, folder):
     assert thread_scaling.main(["--family", family, "--report-only", "--out", str(tmp_path / folder)]) == 0
     assert (tmp_path / folder / "scaling.md").read_text() == (saved / "scaling.md").read_text()
     assert (tmp_path / folder / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_thread_scaling_ceiling_runs_unrelated_copies_in_the_same_rounds(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_throughput(env_id, algo, workers, seconds, tmp, copies=1):
+        calls.append((workers, copies))
+        return {(1, 1): 1_000.0, (2, 1): 1_800.0, (1, 2): 1_900.0}[workers, copies] + len(calls), 0.0
+
+    monkeypatch.setattr(thread_scaling, "throughput", fake_throughput)
+    args = thread_scaling.argparse.Namespace(env_id="CartPole-v1", workers=[1, 2], seconds=5.0, repeats=2,
+                                             ceiling=True)
+    rates, ceiling = thread_scaling.measure_throughput(args, "q1", tmp_path)
+    # each round: 1 worker, 2 workers, then 2 unrelated 1-worker runs at once
+    assert calls == [(1, 1), (2, 1), (1, 2)] * 2
+    assert rates == {1: [(1_001.0, 0.0), (1_004.0, 0.0)], 2: [(1_802.0, 0.0), (1_805.0, 0.0)]}
+    assert ceiling == {2: [1_903.0, 1_906.0]}
+
+
+def test_thread_scaling_ceiling_table_by_hand(tmp_path):
+    rows = [{"algo": "q1", "workers": 1, "frames_per_second": 1_000.0, "frames_per_second_runs": "1000",
+             "seconds_to_threshold": None},
+            {"algo": "q1", "workers": 2, "frames_per_second": 1_800.0, "frames_per_second_runs": "1800",
+             "ceiling_frames_per_second": 1_950.0, "seconds_to_threshold": None}]
+    thread_scaling.write_table(rows, [1, 2], tmp_path, "CartPole-v1")
+    table = (tmp_path / "scaling.md").read_text()
+    assert "| q1 | 1.00x (1,000) | 1.80x (1,800) |" in table
+    # 1,950 / 1,000 = 1.95x the box gives two processes that share nothing; 1,800 / 1,950 = 92% of it
+    assert "| q1 | 1.00x | 1.95x (1,950); 92% of it |" in table
+
+
+def test_thread_scaling_run_together_waits_for_all_and_reports_a_failure():
+    ok = [thread_scaling.sys.executable, "-c", "import time; time.sleep(0.2)"]
+    thread_scaling.run_together([ok, ok], timeout=30)
+    failing = [thread_scaling.sys.executable, "-c", "import sys; sys.exit('no such env')"]
+    with pytest.raises(RuntimeError, match="no such env"):
+        thread_scaling.run_together([ok, failing], timeout=30)
