@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -39,11 +39,21 @@ def evaluate(model: nn.Module, env: gym.Env, episodes: int, seed: int,
     return returns
 
 
+PolicyFor = Callable[[nn.Module, gym.Env], tuple[Any, gym.Env]]
+
+
 def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, interval_seconds: float,
-                  episodes: int, seed: int, counters: RunCounters, should_stop: Callable[[], bool]) -> None:
-    """Every interval_seconds: copy the shared model, play `episodes` games, publish the result."""
+                  episodes: int, seed: int, counters: RunCounters, should_stop: Callable[[], bool],
+                  policy_for: PolicyFor | None = None) -> None:
+    """Every interval_seconds: copy the shared model, play `episodes` games, publish the result.
+
+    policy_for(model, env) -> (policy, env), for a policy that reads more than the observation (R2D2
+    takes the previous reward): the policy over the local copy `model`, and the env wrapped to give it
+    what it reads. Pass it with functools.partial, so that the evaluator still pickles for `spawn`.
+    """
     model = copy.deepcopy(shared_model)
     env = make_env(env_id, seed, training=False, sticky_actions=sticky_actions)
+    policy, env = policy_for(model, env) if policy_for is not None else (model, env)
     next_time = time.monotonic() + interval_seconds
     round_ = 0
     while not should_stop():
@@ -52,7 +62,7 @@ def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, in
             continue
         env_steps = counters.total_steps()
         model.load_state_dict(shared_model.state_dict())
-        returns = evaluate(model, env, episodes, seed + 100_000 * round_, should_stop)
+        returns = evaluate(policy, env, episodes, seed + 100_000 * round_, should_stop)
         if len(returns) == episodes:
             counters.add_eval(env_steps, float(np.mean(returns)), float(np.std(returns)), episodes)
         round_ += 1

@@ -60,7 +60,8 @@ class Supervisor:
         self.log = log
 
     def start(self, name: str, target: Callable[..., None], args: tuple) -> None:
-        """Starts `target(*args, should_stop)` in a new process; `target` must be a top-level function."""
+        """Starts `target(*args, should_stop)` in a new process; `target` must be a top-level function, or a
+        functools.partial of one (it is pickled for `spawn`)."""
         child = _Child(name, target, args)
         self.children.append(child)
         self._launch(child)

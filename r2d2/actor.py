@@ -17,8 +17,6 @@ tests/test_benchmarks_throughput.py checks it.
 """
 from __future__ import annotations
 
-import copy
-import time
 from typing import Callable
 
 import gymnasium as gym
@@ -30,8 +28,7 @@ from torch import nn
 from apex.actor import act_until_stopped, actor_envs
 from apex.network import PublishedParams, dueling_aggregate
 from common.counters import RunCounters
-from common.envs import episode_return, is_atari, make_env
-from common.evaluation import evaluate
+from common.envs import episode_return
 from common.replay_sequence import SequenceReplay, SequenceWriter
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
@@ -171,7 +168,7 @@ class LastReward(gym.Wrapper):
 
 
 class GreedyPolicy(nn.Module):
-    """`common.evaluation.evaluate`'s policy interface over R2D2's network: the state it threads
+    """`common.evaluation`'s policy interface over R2D2's network: the state it threads
     through an episode is (LSTM state, previous action); the previous reward comes from the env."""
 
     def __init__(self, net: R2D2Network, env: LastReward):
@@ -190,23 +187,8 @@ class GreedyPolicy(nn.Module):
         return action, (lstm, action)
 
 
-def run_evaluator(shared_net: R2D2Network, cfg: Config, counters: RunCounters, should_stop: Callable[[], bool]) -> None:
-    """Every eval_interval_seconds: copy the shared network, play eval_episodes greedy games, publish.
-
-    (`common.evaluation.run_evaluator` builds its own env, which cannot hand rewards to the policy.)
-    """
-    env = LastReward(make_env(cfg.env_id, cfg.seed + 999_983, training=False, sticky_actions=cfg.sticky_actions),
-                     clip=is_atari(cfg.env_id))
-    policy = GreedyPolicy(copy.deepcopy(shared_net), env)
-    for round_ in range(1 << 62):
-        deadline = time.monotonic() + cfg.eval_interval_seconds
-        while time.monotonic() < deadline:
-            if should_stop():
-                env.close()
-                return
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-        env_steps = counters.total_steps()
-        policy.net.load_state_dict(shared_net.state_dict())
-        returns = evaluate(policy, env, cfg.eval_episodes, cfg.seed + 999_983 + 100_000 * round_, should_stop)
-        if len(returns) == cfg.eval_episodes:
-            counters.add_eval(env_steps, float(np.mean(returns)), float(np.std(returns)), cfg.eval_episodes)
+def greedy_policy(net: R2D2Network, env: gym.Env, clip: bool) -> tuple[GreedyPolicy, LastReward]:
+    """`common.evaluation.run_evaluator`'s policy_for: the env wrapped to keep its last reward, and the
+    greedy policy over `net` that reads it."""
+    env = LastReward(env, clip)
+    return GreedyPolicy(net, env), env

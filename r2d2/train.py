@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -17,12 +18,14 @@ from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, re
 from common.checkpoint import network_signature, save_checkpoint
 from common.cli import run_cli
 from common.counters import RunCounters
+from common.envs import is_atari
+from common.evaluation import run_evaluator
 from common.logger import RunLogger
 from common.owner import own_run
 from common.replay_sequence import SequenceReplay, SequenceReplayConfig
 from common.run import RunSummary, write_config
 from common.supervisor import Supervisor, eprint
-from r2d2.actor import Actor, run_actor, run_evaluator
+from r2d2.actor import Actor, greedy_policy, run_actor
 from r2d2.config import Config, make_config
 from r2d2.learner import Learner
 
@@ -95,7 +98,10 @@ def main(cfg: Config) -> RunSummary:
         supervisor = Supervisor(log=eprint)
         work = start_actors(cfg, supervisor, Actor, run_actor, replay, learner, params, counters)
         if cfg.eval_interval_seconds > 0:
-            supervisor.start("evaluator", run_evaluator, (params.model, cfg, counters))
+            evaluator = partial(run_evaluator, policy_for=partial(greedy_policy, clip=is_atari(cfg.env_id)))
+            supervisor.start("evaluator", evaluator,
+                             (params.model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds,
+                              cfg.eval_episodes, cfg.seed + 999_983, counters))
         summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
 
         def checkpoint(wall_seconds: float) -> Path:

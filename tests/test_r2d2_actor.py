@@ -1,12 +1,14 @@
 """R2D2's actor and learner on real sequences: what is stored, and where gradients may flow."""
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from apex.network import PublishedParams
 from common.counters import RunCounters
+from common.evaluation import evaluate
 from common.replay_sequence import SequenceReplay
-from r2d2.actor import Actor, make_network
+from r2d2.actor import Actor, greedy_policy, make_network
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
 from r2d2.learner import Learner, to_device
@@ -117,3 +119,42 @@ def test_network_unroll_equals_steps_and_reads_previous_action_and_reward():
     q_other_action, _ = net.unroll(obs, (prev_action + 1) % 3, prev_reward, net.initial_state(2))
     q_other_reward, _ = net.unroll(obs, prev_action, prev_reward + 1, net.initial_state(2))
     assert not torch.allclose(q_other_action, q_unrolled) and not torch.allclose(q_other_reward, q_unrolled)
+
+
+class _RewardsEnv(gym.Env):
+    """Three steps per game with rewards 5, -3, 2; observations are the step index."""
+    observation_space = gym.spaces.Box(-10.0, 10.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    REWARDS = (5.0, -3.0, 2.0)
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        reward = self.REWARDS[self.t]
+        self.t += 1
+        return np.full(1, self.t, np.float32), reward, self.t == 3, False, {}
+
+
+class _RecordingNet:
+    """Stands in for R2D2Network: records the previous action and reward each step is given."""
+
+    def __init__(self):
+        self.seen: list[tuple[int, float]] = []
+
+    def initial_state(self, batch: int):
+        return None
+
+    def step(self, obs, prev_action, prev_reward, lstm):
+        self.seen.append((int(prev_action), float(prev_reward)))
+        return torch.tensor([[0.0, 1.0]]), lstm  # always action 1
+
+
+@pytest.mark.parametrize("clip, rewards", [(True, [0.0, 1.0, -1.0]), (False, [0.0, 5.0, -3.0])])
+def test_the_evaluator_policy_reads_the_previous_action_and_reward(clip, rewards):
+    net = _RecordingNet()
+    policy, env = greedy_policy(net, gym.wrappers.RecordEpisodeStatistics(_RewardsEnv()), clip=clip)
+    assert evaluate(policy, env, episodes=2, seed=0) == [4.0, 4.0]  # raw game score either way
+    # each game starts from action 0 and reward 0; then the last step's action and (clipped) reward
+    assert net.seen == list(zip([0, 1, 1], rewards)) * 2
