@@ -1,0 +1,149 @@
+"""The workloads that benchmarks/throughput.py times, each run by `benchmarks.measure.in_fresh_process`:
+gymnasium's and EnvPool's env stepping, one A3C worker, one R2D2 actor, the R2D2 learner and the two
+replays' operations. Each returns a `Rate` (per wall-clock second and per CPU-second) or a dict of them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmarks.measure import (BATCH_SIZE, Rate, StopAfter, actor_rate, env_shape, env_steps, fill_transition_replay,
+                                insert_rate, learner_rate, sample_update_rate, scaled, synthetic_frames, timed_rate)
+
+SEQUENCE_BLOCK = 4  # sequences per insert, as an R2D2 actor env inserts them (replay_block_size)
+
+
+def gym_env_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of `gym.make(env_id)` with its defaults (ALE v5: frameskip 4, sticky actions 0.25)."""
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    return env_steps([gym.make(env_id)], seconds, warmup_seconds)
+
+
+def envpool_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of an EnvPool batch of `num_envs` envs, one worker thread, synchronous steps, on
+    our protocol (no-ops, frameskip 4, 84x84 grayscale, 4-frame stack, fire reset, episodic life,
+    reward clip, 27,000-step cap); EnvPool resets finished envs itself."""
+    import envpool
+
+    env = envpool.make(env_id.removeprefix("ALE/"), env_type="gymnasium", num_envs=num_envs, batch_size=num_envs,
+                       num_threads=1, episodic_life=True, reward_clip=True, seed=0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    num_actions = int(env.action_space.n)
+
+    def step() -> int:
+        env.step(rng.integers(num_actions, size=num_envs))
+        return num_envs
+
+    return timed_rate(step, seconds, warmup_seconds)
+
+
+def a3c_worker_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of one A3C worker (`a3c.worker.run_worker`, the default --algo a3c) on the shared
+    model and optimizer, counted from the worker's step counter."""
+    from a3c.config import make_config
+    from a3c.train import build_shared
+    from a3c.worker import run_worker
+
+    cfg = make_config({"env_id": env_id, "num_workers": 1})
+    obs_shape, num_actions = env_shape(env_id)
+    shared = build_shared(cfg, obs_shape, num_actions)
+    stop = StopAfter(lambda: int(shared.counters.steps[0]), seconds, warmup_seconds)
+    run_worker(0, cfg, shared, stop)
+    return stop.rate()
+
+
+def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of one R2D2 actor (`r2d2.actor.Actor.step`: its envs, one batched LSTM step,
+    sequence cutting, initial priorities, replay inserts)."""
+    from apex.network import PublishedParams
+    from common.counters import RunCounters
+    from common.replay_sequence import SequenceReplay
+    from r2d2.actor import Actor, make_network
+    from r2d2.config import make_config
+    from r2d2.train import replay_config
+
+    cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 64})
+    obs_shape, num_actions = env_shape(env_id)
+    replay = SequenceReplay.create(replay_config(cfg, obs_shape))
+    try:
+        params = PublishedParams(make_network(cfg, obs_shape, num_actions))
+        return actor_rate(Actor(0, cfg, replay, params, RunCounters(1)), num_envs, seconds, warmup_seconds)
+    finally:
+        replay.close()
+
+
+def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """`num` full synthetic sequences for `replay.insert` (random frames, actions, rewards, states)."""
+    cfg = replay.config
+    steps = num * cfg.length
+    obs = synthetic_frames(steps, cfg.obs_shape, cfg.obs_dtype, rng).reshape(num, cfg.length, *cfg.obs_shape)
+    state = lambda: rng.standard_normal((num, cfg.hidden_size)).astype(np.float32)  # noqa: E731
+    return dict(obs=obs, action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
+                discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool), h=state(),
+                c=state(), priority=rng.uniform(0.1, 10.0, num))
+
+
+def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, Any]:
+    """(R2D2's Atari config with `capacity` sequences, its sequence replay filled with synthetic ones)."""
+    from common.replay_sequence import SequenceReplay
+    from r2d2.config import make_config
+    from r2d2.train import replay_config
+
+    cfg = make_config({"env_id": env_id, "replay_capacity": capacity, "learning_starts": 0, "device": device})
+    replay = SequenceReplay.create(replay_config(cfg, env_shape(env_id)[0]))
+    rng = np.random.default_rng(0)
+    while len(replay) < capacity:
+        replay.insert(**sequence_block(replay, min(SEQUENCE_BLOCK, capacity - len(replay)), rng))
+    return cfg, replay
+
+
+def r2d2_learner_sequences(env_id: str, device: str, capacity: int, seconds: float, warmup_seconds: float) -> Rate:
+    """R2D2 learner sequences/s (updates/s x batch 64) on a replay of synthetic sequences."""
+    import torch
+
+    from common.counters import RunCounters
+    from r2d2.learner import Learner
+
+    cfg, replay = r2d2_setup(env_id, capacity, device)
+    try:
+        obs_shape, num_actions = env_shape(env_id)
+        learner = Learner(cfg, obs_shape, num_actions, torch.device(device), replay, RunCounters(1))
+        return scaled(learner_rate(learner, seconds, warmup_seconds), cfg.batch_size)
+    finally:
+        replay.close()
+
+
+def transition_replay_ops(seconds: float, warmup_seconds: float) -> dict[str, Any]:
+    """Atari transition replay, 100k capacity, filled: inserts/s of one writer process (wall clock
+    only: the writer is another process) and sample-512 + priority-update batches/s."""
+    from common.replay_transition import TransitionReplay, TransitionReplayConfig
+
+    replay = TransitionReplay.create(TransitionReplayConfig(100_000, frame_shape=(84, 84), frame_stack=4))
+    try:
+        fill_transition_replay(replay, 100_000, np.random.default_rng(0))
+        return {"insert": insert_rate(replay, 1, seconds),
+                "sample": sample_update_rate(replay, BATCH_SIZE, seconds, warmup_seconds)}
+    finally:
+        replay.close()
+
+
+def sequence_replay_ops(env_id: str, capacity: int, seconds: float, warmup_seconds: float) -> dict[str, Rate]:
+    """R2D2's sequence replay, filled: sequences/s inserted in blocks of 4 (evicting the oldest) and
+    sample-64 + priority-update batches/s."""
+    _, replay = r2d2_setup(env_id, capacity)
+    try:
+        block = sequence_block(replay, SEQUENCE_BLOCK, np.random.default_rng(1))
+
+        def insert() -> int:
+            replay.insert(**block)
+            return SEQUENCE_BLOCK
+
+        return {"insert": timed_rate(insert, seconds, warmup_seconds),
+                "sample": sample_update_rate(replay, 64, seconds, warmup_seconds)}
+    finally:
+        replay.close()
