@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,11 +38,36 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return [(child, cmd) for child, parent, _, cmd in _live_processes() if parent == pid]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(module: str, *args: str, log: Path) -> subprocess.Popen:
-    """Starts `python -m module args` in a session of its own, its output going to log."""
+    """Starts `python -m module args` in a session of its own, its output going to log, with SIGINT's
+    default disposition, as a command typed at a terminal has it: a shell starts background jobs with
+    SIGINT ignored, and the tests' own Ctrl-C would then reach nothing when the suite runs as one."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_sigint_as_in_a_terminal)
+    STARTED.append(proc)
+    return proc
+
+
+STARTED: list[subprocess.Popen] = []  # what start_training started; conftest.py kills what a test leaves
+
+
+def kill_leftovers() -> None:
+    """SIGKILLs the session of every started run still alive, so that a failed test cannot leave a
+    training run behind to slow the tests after it."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
