@@ -69,10 +69,7 @@ def train_command(algo: str, args: list[str], run_dir: Path) -> list[str]:
 def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> float:
     """Runs `python -m <algo's module> args`; returns its wall-clock seconds from start to exit."""
     start = time.monotonic()
-    command = train_command(algo, args, run_dir)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[2:])} failed:\n{result.stderr[-2000:]}")
+    run_together([train_command(algo, args, run_dir)], timeout)
     return time.monotonic() - start
 
 
@@ -89,7 +86,8 @@ def run_together(commands: list[list[str]], timeout: float) -> None:
                     proc.wait()
         if any(codes):
             log.seek(0)
-            raise RuntimeError(f"{' '.join(commands[0][2:])} (one of {len(commands)} at once) failed:\n"
+            together = f" (one of {len(commands)} at once)" if len(commands) > 1 else ""
+            raise RuntimeError(f"{' '.join(commands[0][2:])}{together} failed:\n"
                                f"{log.read().decode(errors='replace')[-2000:]}")
 
 

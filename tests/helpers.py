@@ -38,6 +38,9 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return [(child, cmd) for child, parent, _, cmd in _live_processes() if parent == pid]
 
 
+STARTED: list[subprocess.Popen] = []  # what start_training started; conftest.py kills what a test leaves
+
+
 def _sigint_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -52,9 +55,6 @@ def start_training(module: str, *args: str, log: Path) -> subprocess.Popen:
                             preexec_fn=_sigint_as_in_a_terminal)
     STARTED.append(proc)
     return proc
-
-
-STARTED: list[subprocess.Popen] = []  # what start_training started; conftest.py kills what a test leaves
 
 
 def kill_leftovers() -> None:
