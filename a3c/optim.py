@@ -53,38 +53,39 @@ def _flat(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().as_strided((tensor.numel(),), (1,)).numpy()
 
 
-class SharedRMSprop(torch.optim.Optimizer):
+class SharedRMSprop:
+    """The rule above over one list of parameters, with its statistics in tensors that share_memory() moves
+    to shared memory, so that every worker the optimizer is pickled to steps the same parameters and g.
+
+    Not a torch.optim.Optimizer: the base class's param groups, hooks and state_dict go unused here, and
+    its constructor imports torch._dynamo, which took a second of every run's start-up on a 2-core box.
+    """
+
     def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1,
                  max_grad_norm: float | None = None):
-        """max_grad_norm: scale the gradients down to this total norm first, as clip_grad_norm_ does (the
-        norm of each param group's gradients; the workers use one group)."""
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
+        """max_grad_norm: scale the gradients down to this total norm first, as clip_grad_norm_ does."""
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("SharedRMSprop got no parameters")
+        for p in self.params:
+            if p.dtype != torch.float32 or not (p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)):
+                raise ValueError("SharedRMSprop needs dense float32 parameters")
+        self.square_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.lr, self.alpha, self.eps = lr, alpha, eps
         self.max_grad_norm = max_grad_norm
-        self._flat_views: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.dtype != torch.float32 or not (p.is_contiguous() or
-                                                    p.is_contiguous(memory_format=torch.channels_last)):
-                    raise ValueError("SharedRMSprop needs dense float32 parameters")
-                self.state[p]["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        self._flat_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
 
-    def __setstate__(self, state: dict) -> None:  # unpickled in a worker: the attributes __getstate__ drops
-        super().__setstate__(state)
-        self.max_grad_norm = state.get("max_grad_norm")
-        self._flat_views = None
-
-    def __getstate__(self) -> dict:
-        return {**super().__getstate__(), "max_grad_norm": self.max_grad_norm}
+    def __getstate__(self) -> dict:  # numpy views would pickle as copies: each process makes its own
+        return {**self.__dict__, "_flat_views": None}
 
     def share_memory(self) -> "SharedRMSprop":
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p]["square_avg"].share_memory_()
+        for square_avg in self.square_avgs:
+            square_avg.share_memory_()
         return self
 
     def statistics(self) -> list[torch.Tensor]:
         """The shared squared-gradient averages, in parameter order (what a checkpoint keeps)."""
-        return [self.state[p]["square_avg"] for group in self.param_groups for p in group["params"]]
+        return self.square_avgs
 
     @torch.no_grad()
     def load_statistics(self, saved: list[torch.Tensor]) -> None:
@@ -96,29 +97,28 @@ class SharedRMSprop(torch.optim.Optimizer):
             dst.copy_(src)
 
     def set_lr(self, lr: float) -> None:
-        for group in self.param_groups:
-            group["lr"] = lr
+        self.lr = lr
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
-        """Applies each parameter's .grad (clipped to max_grad_norm in total) with the rule above."""
-        max_norm = np.float64(self.max_grad_norm or 0.0)
-        for group, views in zip(self.param_groups, self._views()):
-            lr, alpha, eps = (np.float32(group[key]) for key in ("lr", "alpha", "eps"))
-            params, grads, square_avgs = [], [], []
-            for p, (param, square_avg) in zip(group["params"], views):
-                if p.grad is not None:
-                    grad = p.grad if p.grad.stride() == p.stride() else torch.empty_like(p).copy_(p.grad)
-                    params.append(param)
-                    grads.append(_flat(grad))
-                    square_avgs.append(square_avg)
-            if params:
-                _rmsprop_rules(tuple(params), tuple(grads), tuple(square_avgs), lr, alpha, eps, max_norm)
-        return None
+    def step(self) -> None:
+        """Applies each parameter's .grad (clipped to max_grad_norm in total) with the rule above;
+        parameters without a gradient are left alone."""
+        params, square_avgs = self._views()
+        grads = []
+        for p in self.params:
+            if p.grad is not None:
+                grad = p.grad if p.grad.stride() == p.stride() else torch.empty_like(p).copy_(p.grad)
+                grads.append(_flat(grad))
+        if len(grads) < len(self.params):  # only those with a gradient
+            present = [k for k, p in enumerate(self.params) if p.grad is not None]
+            if not present:
+                return
+            params, square_avgs = tuple(params[k] for k in present), tuple(square_avgs[k] for k in present)
+        _rmsprop_rules(params, tuple(grads), square_avgs, np.float32(self.lr), np.float32(self.alpha),
+                       np.float32(self.eps), np.float64(self.max_grad_norm or 0.0))
 
-    def _views(self) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-        """Flat numpy views of each parameter and its statistics, made once in each process."""
+    def _views(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Flat numpy views of the parameters and their statistics, made once in each process."""
         if self._flat_views is None:
-            self._flat_views = [[(_flat(p), _flat(self.state[p]["square_avg"])) for p in group["params"]]
-                                for group in self.param_groups]
+            self._flat_views = (tuple(_flat(p) for p in self.params), tuple(_flat(s) for s in self.square_avgs))
         return self._flat_views

@@ -12,8 +12,9 @@ For each method and process count, two measurements through the same command use
   box ceiling:     with --ceiling, in the same rounds, k unrelated copies of the 1-process command at once:
                    their summed frames/s over one copy alone is the speedup the box itself gives k
                    processes that share nothing, the most any method can reach on it;
-  data efficiency: wall clock from the command's start until an evaluation mean reaches --threshold,
-                   and the env frames used by then (median over --seeds; the family's own defaults).
+  data efficiency: wall clock from the command's start until it logs an evaluation mean at --threshold
+                   (eval.csv's unix_time), and the env frames used by then (median over --seeds; the family's
+                   own defaults); the CSV also keeps each run's seconds to its exit, after its shutdown.
 Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's Table 2) and
 <out>/scaling.png; <out> defaults to benchmarks/results/thread_scaling (async) or
 benchmarks/results/thread_scaling_replay (replay).
@@ -45,7 +46,8 @@ UNITS = {"async": "workers", "replay": "actors"}
 REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
 ASYNC_FIELDS = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
-                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "frames_per_second_runs",
+                "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "exit_seconds_per_seed",
+                "frames_per_second_runs",
                 "ceiling_frames_per_second", "ceiling_frames_per_second_runs"]
 REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
@@ -66,11 +68,11 @@ def train_command(algo: str, args: list[str], run_dir: Path) -> list[str]:
     return [sys.executable, "-m", *train_module(algo), *args, "--run-dir", str(run_dir)]
 
 
-def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> float:
-    """Runs `python -m <algo's module> args`; returns its wall-clock seconds from start to exit."""
-    start = time.monotonic()
+def run_train(args: list[str], run_dir: Path, timeout: float, algo: str = "a3c") -> tuple[float, float]:
+    """Runs `python -m <algo's module> args`; returns (unix time at its start, wall seconds from start to exit)."""
+    started, start = time.time(), time.monotonic()
     run_together([train_command(algo, args, run_dir)], timeout)
-    return time.monotonic() - start
+    return started, time.monotonic() - start
 
 
 def run_together(commands: list[list[str]], timeout: float) -> None:
@@ -124,19 +126,25 @@ def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path,
 
 
 def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, max_seconds: float,
-                      seed: int, tmp: Path) -> tuple[float, float]:
-    """(wall seconds from the command's start, env frames) until an evaluation mean >= threshold.
-
-    Both are inf when the threshold is not reached within max_seconds.
-    """
+                      seed: int, tmp: Path) -> tuple[float, float, float]:
+    """(wall seconds from the command's start until it logged an evaluation mean >= threshold, env frames by
+    then, wall seconds from its start to its exit). The first two are inf when the threshold is not reached
+    within max_seconds. The exit comes after the reach by the shutdown: joining the workers, the final
+    checkpoint and the learning-curve PNG."""
     run_dir = tmp / f"solve-{algo}-{workers}-{seed}"
-    seconds = run_train(["--env-id", env_id, "--num-workers", str(workers), "--seed", str(seed),
-                         "--stop-return", str(threshold), "--max-seconds", str(max_seconds)],
-                        run_dir, timeout=max_seconds + 120, algo=algo)
-    reached = [r for r in read_csv(run_dir / "eval.csv") if r["eval_return_mean"] >= threshold]
+    started, seconds = run_train(["--env-id", env_id, "--num-workers", str(workers), "--seed", str(seed),
+                                  "--stop-return", str(threshold), "--max-seconds", str(max_seconds)],
+                                 run_dir, timeout=max_seconds + 120, algo=algo)
+    return (*reached_at(read_csv(run_dir / "eval.csv"), threshold, started), seconds)
+
+
+def reached_at(evals: list[dict[str, float]], threshold: float, started: float) -> tuple[float, float]:
+    """(seconds from the unix time `started` to the first evaluation mean >= threshold, its env frames);
+    both inf when none reaches it."""
+    reached = [r for r in evals if r["eval_return_mean"] >= threshold]
     if not reached:
         return float("inf"), float("inf")
-    return seconds, reached[0]["env_frames"]
+    return reached[0]["unix_time"] - started, reached[0]["env_frames"]
 
 
 def _table(title: str, rows: list[dict], workers: list[int], cell, unit: str = "workers") -> list[str]:
@@ -151,6 +159,12 @@ def _table(title: str, rows: list[dict], workers: list[int], cell, unit: str = "
 def _speedup(base_seconds: float, seconds: float) -> str:
     """base / seconds as '1.80x'; '-' where either run did not reach the threshold."""
     return f"{base_seconds / seconds:.2f}x" if math.isfinite(base_seconds) and math.isfinite(seconds) else "-"
+
+
+def _solve_cell(row: dict, base: dict) -> str:
+    exits = f"; exits: {row['exit_seconds_per_seed']}" if row.get("exit_seconds_per_seed") else ""
+    return (f"{row['seconds_to_threshold']:.1f} s / {row['frames_to_threshold']:,.0f} "
+            f"(seeds: {row['seconds_per_seed']}{exits})")
 
 
 def _ceiling_cell(row: dict, base: dict) -> str:
@@ -200,10 +214,14 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
                         rows, workers,
                         lambda r, base: _speedup(base["seconds_to_threshold"], r["seconds_to_threshold"]), unit)
     if solved:
-        lines += _table("Data efficiency: median wall seconds from the command's start / env frames until the "
-                        "evaluation mean reaches the threshold (inf: not within the budget):", rows, workers,
-                        lambda r, base: f"{r['seconds_to_threshold']:.1f} s / {r['frames_to_threshold']:,.0f} "
-                                        f"(seeds: {r['seconds_per_seed']})", unit)
+        if any(r.get("exit_seconds_per_seed") for r in rows):
+            title = ("Data efficiency: median wall seconds from the command's start until it logs an evaluation "
+                     "mean at the threshold / env frames by then (inf: not within the budget); then each seed's "
+                     "seconds, and each seed's seconds until the command exited (after its shutdown):")
+        else:  # results from before eval.csv had unix_time, timed to the command's exit
+            title = ("Data efficiency: median wall seconds from the command's start / env frames until the "
+                     "evaluation mean reaches the threshold (inf: not within the budget):")
+        lines += _table(title, rows, workers, _solve_cell, unit)
     (out / "scaling.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -283,9 +301,10 @@ def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple
     if not args.no_solve:
         runs = [time_to_threshold(args.env_id, algo, workers, args.threshold, args.max_seconds, seed, tmp)
                 for seed in range(args.seeds)]
-        row["seconds_to_threshold"] = statistics.median(s for s, _ in runs)
-        row["frames_to_threshold"] = statistics.median(f for _, f in runs)
-        row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _ in runs)
+        row["seconds_to_threshold"] = statistics.median(s for s, _, _ in runs)
+        row["frames_to_threshold"] = statistics.median(f for _, f, _ in runs)
+        row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _, _ in runs)
+        row["exit_seconds_per_seed"] = " ".join(f"{e:.1f}" for _, _, e in runs)
     print(f"{algo:9s} {UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
           + (f", {updates_per_second:,.1f} updates/s" if family_of(algo) == "replay" else "")
           + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "

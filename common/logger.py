@@ -8,12 +8,18 @@ from typing import Any, Sequence
 
 METRICS_FIELDS = ["wall_seconds", "env_steps", "env_frames", "updates", "steps_per_second",
                   "frames_per_second", "episodes", "episode_return_mean", "restarts"]
-EVAL_FIELDS = ["wall_seconds", "env_steps", "env_frames", "eval_return_mean", "eval_return_std", "episodes"]
+# unix_time: when the owner logged the evaluation, for timing a run from outside it (its wall_seconds count
+# from the owner loop's start, after the imports and the set-up).
+EVAL_FIELDS = ["wall_seconds", "env_steps", "env_frames", "eval_return_mean", "eval_return_std", "episodes",
+               "unix_time"]
 
 
 class _CsvLog:
     def __init__(self, path: Path, fields: Sequence[str], append: bool):
         exists = append and path.is_file() and path.stat().st_size > 0
+        if exists:  # a resumed run keeps its file's columns, should they differ from this version's
+            with open(path, newline="") as f:
+                fields = next(csv.reader(f), None) or fields
         self.file = open(path, "a" if exists else "w", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=list(fields), extrasaction="ignore")
         if not exists:

@@ -83,7 +83,8 @@ def supervise(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, log
             for env_steps, mean, std, episodes in evals:
                 logger.log_eval({"wall_seconds": round(wall(), 3), "env_steps": env_steps,
                                  "env_frames": env_steps * cfg.frames_per_step, "eval_return_mean": mean,
-                                 "eval_return_std": std, "episodes": episodes})
+                                 "eval_return_std": std, "episodes": episodes,
+                                 "unix_time": round(time.time(), 3)})
                 summary.add_eval(mean)
                 if cfg.stop_return is not None and mean >= cfg.stop_return:
                     return f"evaluation mean {mean:.2f} reached --stop-return {cfg.stop_return:g}"

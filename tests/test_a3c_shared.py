@@ -100,3 +100,14 @@ def test_load_statistics_keeps_sharing():
     opt.load_statistics([torch.tensor([1.0, 2.0, 3.0])])
     assert opt.statistics()[0] is stat and stat.is_shared()
     assert stat.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_rmsprop_leaves_a_parameter_without_gradient_alone():
+    w, b = nn.Parameter(torch.tensor([1.0])), nn.Parameter(torch.tensor([5.0]))
+    opt = SharedRMSprop([w, b], lr=0.1, alpha=0.9, eps=0.1, max_grad_norm=1.0)
+    b.grad = torch.tensor([3.0])
+    opt.step()
+    # only b's gradient counts towards the clip: norm 3 -> 1; g_b = 0.1 * 1 = 0.1; b -= 0.1 * 1 / sqrt(0.2)
+    assert w.tolist() == [1.0] and opt.statistics()[0].tolist() == [0.0]
+    assert opt.statistics()[1].tolist() == pytest.approx([0.1])
+    assert b.tolist() == pytest.approx([5.0 - 0.1 / math.sqrt(0.2)])

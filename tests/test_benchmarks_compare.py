@@ -203,3 +203,20 @@ def test_thread_scaling_run_together_waits_for_all_and_reports_a_failure():
     failing = [thread_scaling.sys.executable, "-c", "import sys; sys.exit('no such env')"]
     with pytest.raises(RuntimeError, match="no such env"):
         thread_scaling.run_together([ok, failing], timeout=30)
+
+
+def test_thread_scaling_times_the_reach_from_the_commands_start():
+    evals = [{**e, "unix_time": 1_000.0 + e["wall_seconds"] + 2.5} for e in EVALS]  # the owner loop began 2.5 s in
+    # started at unix 1,000: the first mean >= 475 was logged at 1,000 + 4.5 + 2.5, after 3,000 frames
+    assert thread_scaling.reached_at(evals, 475.0, started=1_000.0) == (7.0, 3_000)
+    assert thread_scaling.reached_at(evals, 501.0, started=1_000.0) == (math.inf, math.inf)
+
+
+def test_thread_scaling_solve_table_shows_reach_and_exit_per_seed(tmp_path):
+    rows = [{"algo": "a3c", "workers": 2, "frames_per_second": 9_000.0, "frames_per_second_runs": "9000",
+             "seconds_to_threshold": 14.0, "frames_to_threshold": 70_000.0, "seconds_per_seed": "12.0 14.0 19.0",
+             "exit_seconds_per_seed": "14.6 16.7 21.5"}]
+    thread_scaling.write_table(rows, [2], tmp_path, "CartPole-v1")
+    table = (tmp_path / "scaling.md").read_text()
+    assert "until it logs an evaluation mean at the threshold" in table
+    assert "| a3c | 14.0 s / 70,000 (seeds: 12.0 14.0 19.0; exits: 14.6 16.7 21.5) |" in table
