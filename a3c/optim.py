@@ -68,7 +68,8 @@ class SharedRMSprop:
         if not self.params:
             raise ValueError("SharedRMSprop got no parameters")
         for p in self.params:
-            if p.dtype != torch.float32 or not (p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)):
+            dense = p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)
+            if p.dtype != torch.float32 or not dense:
                 raise ValueError("SharedRMSprop needs dense float32 parameters")
         self.square_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.lr, self.alpha, self.eps = lr, alpha, eps
