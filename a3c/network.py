@@ -22,8 +22,9 @@ class ActorCritic(nn.Module):
     def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int = 0,
                  separate_value: bool = False):
         super().__init__()
-        self.torso = make_torso(obs_shape, hidden_size)
-        self.value_torso = make_torso(obs_shape, hidden_size) if separate_value and not lstm_size else None
+        self.torso = make_torso(obs_shape, hidden_size, channels_last=True)
+        self.value_torso = (make_torso(obs_shape, hidden_size, channels_last=True)
+                            if separate_value and not lstm_size else None)
         self.lstm = nn.LSTMCell(self.torso.out_dim, lstm_size) if lstm_size else None
         features = lstm_size or self.torso.out_dim
         self.policy = nn.Linear(features, num_actions)
@@ -62,7 +63,7 @@ class QNetwork(nn.Module):
 
     def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int):
         super().__init__()
-        self.torso = make_torso(obs_shape, hidden_size)
+        self.torso = make_torso(obs_shape, hidden_size, channels_last=True)
         self.q = nn.Linear(self.torso.out_dim, num_actions)
 
     def initial_state(self, batch: int = 1) -> State:
