@@ -86,7 +86,7 @@ class SharedRMSprop:
 
     def statistics(self) -> list[torch.Tensor]:
         """The shared squared-gradient averages, in parameter order (what a checkpoint keeps)."""
-        return self.square_avgs
+        return list(self.square_avgs)
 
     @torch.no_grad()
     def load_statistics(self, saved: list[torch.Tensor]) -> None:

@@ -74,6 +74,7 @@ def test_a_step_in_one_process_is_seen_in_another():
     cfg = make_config({"algo": "nstep-q", "env_id": "CartPole-v1"})
     shared = build_shared(cfg, (4,), 2)
     before = [p.detach().clone() for p in shared.model.parameters()]
+    shared.optimizer._views()  # the parent's numpy views must not travel: pickled, they would be copies
     done = CTX.Event()
     child = CTX.Process(target=_step_in_child, args=(shared, done))
     child.start()
