@@ -16,7 +16,7 @@ class AtariTorso(nn.Module):
     unchanged), which makes oneDNN run the convolutions channels-last: on CPU the batch-6 forward and
     backward of an A3C window then take about a quarter less time (inputs stay as they come: converting
     them costs more than it saves at batch 1). The forward pass without gradients gets slower so: no change
-    at batch 1 (A3C's acting), 20% to 30% more time at batch 6 (the a3c Q methods' target network), 40%
+    at batch 1 (A3C's acting), 15% to 35% more time at batch 6 (the a3c Q methods' target network), 40%
     to 70% at batch 16, 30% to 60% at batch 512 (one torch thread). The replay family's actors
     and learners, whose batched inference and target networks run without gradients, keep the default
     layout.
