@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import (ATARI, apex_actor_steps, apex_learner_updates, bare_ale_frames, in_fresh_process,
-                                load_average, wrapper_env_steps, write_table)
+from benchmarks.measure import (ATARI, apex_actor_steps, apex_learner_updates, bare_ale_frames, first_reaching,
+                                in_fresh_process, load_average, wrapper_env_steps, write_table)
 
 
 def seconds_to_solve(seed: int, max_seconds: float, tmp: Path) -> tuple[float, float]:
@@ -42,9 +42,9 @@ def seconds_to_solve(seed: int, max_seconds: float, tmp: Path) -> tuple[float, f
     seconds = time.monotonic() - start
     if result.returncode != 0:
         raise RuntimeError(f"apex.train failed:\n{result.stderr[-2000:]}")
-    reached = [r for r in read_csv(run_dir / "eval.csv") if r["eval_return_mean"] >= 475]
-    print(f"solve seed {seed}: {seconds:.1f} s, reached: {bool(reached)}", flush=True)
-    return (seconds, reached[0]["env_steps"]) if reached else (float("inf"), float("inf"))
+    reached = first_reaching(read_csv(run_dir / "eval.csv"), 475)
+    print(f"solve seed {seed}: {seconds:.1f} s, reached: {reached is not None}", flush=True)
+    return (seconds, reached["env_steps"]) if reached is not None else (float("inf"), float("inf"))
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from a3c.config import POLICY_ALGOS
-from benchmarks.measure import ASYNC_ALGOS, cpu_model, train_module
+from benchmarks.measure import ASYNC_ALGOS, cpu_model, first_reaching, train_module
 from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
 from common.logger import read_csv
@@ -166,10 +166,8 @@ def eval_frames(row: dict[str, float], env_id: str) -> float:
 
 def time_to_threshold(evals: list[dict[str, float]], threshold: float, env_id: str) -> tuple[float, float]:
     """(wall seconds, env frames) at the first evaluation whose mean reaches threshold; inf, inf if none."""
-    for row in evals:
-        if row["eval_return_mean"] >= threshold:
-            return row["wall_seconds"], eval_frames(row, env_id)
-    return math.inf, math.inf
+    row = first_reaching(evals, threshold)
+    return (row["wall_seconds"], eval_frames(row, env_id)) if row is not None else (math.inf, math.inf)
 
 
 def run_stats(metrics: list[dict[str, float]], evals: list[dict[str, float]], threshold: float,

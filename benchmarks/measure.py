@@ -138,6 +138,11 @@ def train_module(algo: str) -> list[str]:
     return {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"]}[algo]
 
 
+def first_reaching(evals: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
+    """The first row of an eval.csv whose evaluation mean reaches threshold, or None."""
+    return next((row for row in evals if row["eval_return_mean"] >= threshold), None)
+
+
 def cpu_model() -> str:
     """The first 'model name' of /proc/cpuinfo ('unknown CPU' where there is none)."""
     try:

@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.measure import ASYNC_ALGOS, train_module
+from benchmarks.measure import ASYNC_ALGOS, first_reaching, train_module
 from common.logger import read_csv
 
 FAMILIES = {"async": ASYNC_ALGOS, "replay": ("apex", "r2d2")}
@@ -47,8 +47,7 @@ REPLAY_THROUGHPUT_FLAGS = ["--samples-per-insert", "0"]
 WARMUP_SECONDS = 3.0
 ASYNC_FIELDS = ["env_id", "algo", "workers", "frames_per_second", "frames_per_second_per_worker", "threshold",
                 "seconds_to_threshold", "frames_to_threshold", "seconds_per_seed", "exit_seconds_per_seed",
-                "frames_per_second_runs",
-                "ceiling_frames_per_second", "ceiling_frames_per_second_runs"]
+                "frames_per_second_runs", "ceiling_frames_per_second", "ceiling_frames_per_second_runs"]
 REPLAY_FIELDS = [*ASYNC_FIELDS, "updates_per_second", "load_average"]
 
 
@@ -141,10 +140,8 @@ def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, ma
 def reached_at(evals: list[dict[str, float]], threshold: float, started: float) -> tuple[float, float]:
     """(seconds from the unix time `started` to the first evaluation mean >= threshold, its env frames);
     both inf when none reaches it."""
-    reached = [r for r in evals if r["eval_return_mean"] >= threshold]
-    if not reached:
-        return float("inf"), float("inf")
-    return reached[0]["unix_time"] - started, reached[0]["env_frames"]
+    row = first_reaching(evals, threshold)
+    return (row["unix_time"] - started, row["env_frames"]) if row is not None else (math.inf, math.inf)
 
 
 def _table(title: str, rows: list[dict], workers: list[int], cell, unit: str = "workers") -> list[str]:
