@@ -19,15 +19,15 @@ FINAL_EPSILON_PROBS = (0.4, 0.3, 0.3)
 def nstep_returns(r_t: torch.Tensor, discount_t: torch.Tensor, bootstrap: torch.Tensor) -> torch.Tensor:
     """G_t = r_t + discount_t * G_{t+1}, with G_T = bootstrap.
 
-    r_t, discount_t: [T] float32; bootstrap: [] float32 (V(s_T) or max_a Q_target(s_T, a)).
-    Returns G: [T].
+    r_t, discount_t: [T] float32; bootstrap: [] float32 (V(s_T) or max_a Q_target(s_T, a)), a constant.
+    Returns G: [T], without gradient.
     """
-    returns = torch.empty_like(r_t)
-    g = bootstrap
-    for t in range(r_t.shape[0] - 1, -1, -1):
-        g = r_t[t] + discount_t[t] * g
-        returns[t] = g
-    return returns
+    # on Python floats: a window is at most a few steps, and tensor ops per step cost more than the sums
+    returns, g = [], float(bootstrap)
+    for r, discount in zip(reversed(r_t.tolist()), reversed(discount_t.tolist())):
+        g = r + discount * g
+        returns.append(g)
+    return torch.tensor(returns[::-1], dtype=r_t.dtype)
 
 
 class A3CLoss(NamedTuple):

@@ -40,5 +40,5 @@ def test_atari_smoke(serial, tmp_path):
     payload = torch.load(summary.checkpoint, weights_only=True)
     assert payload["updates"] > 0
     assert all(torch.isfinite(t).all() for t in payload["model"].values())
-    assert payload["model"]["torso.net.0.weight"].shape == (16, 4, 8, 8)
+    assert payload["model"]["torso.conv1.weight"].shape == (16, 4, 8, 8)
     assert summary.plot is not None and summary.plot.stat().st_size > 0

@@ -15,6 +15,33 @@ def test_atari_observations_are_stacked_84x84_grayscale_frames():
     env.close()
 
 
+def test_frames_match_gymnasiums_preprocessing_of_the_grayscale_screen():
+    # make_env's base env observes the RAM (ScreenShape): AtariPreprocessing reads the screens itself, so
+    # its frames must be those it makes over a grayscale base env, step for step
+    import ale_py
+    import gymnasium as gym
+    from gymnasium.wrappers import AtariPreprocessing
+
+    gym.register_envs(ale_py)
+    reference = AtariPreprocessing(gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0,
+                                            obs_type="grayscale"), noop_max=30, frame_skip=4)
+    env = make_env("ALE/Breakout-v5", seed=3, training=False)
+    frame, _ = reference.reset(seed=3)
+    obs, _ = env.reset(seed=3)
+    reference.step(1)  # make_env presses FIRE (then action 2) after every reset: Breakout needs it
+    frame, *_ = reference.step(2)
+    assert np.array_equal(obs[-1], frame)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        action = int(rng.integers(4))
+        obs, reward, *_ = env.step(action)
+        frame, raw_reward, *_ = reference.step(action)
+        assert np.array_equal(obs[-1], frame) and reward == raw_reward
+    assert obs.any(), "the frames are the screen, not blank buffers"
+    env.close()
+    reference.close()
+
+
 def test_life_loss_is_terminal_for_training_but_the_game_goes_on():
     env = make_env("ALE/Breakout-v5", seed=1)
     env.reset(seed=1)

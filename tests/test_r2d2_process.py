@@ -122,5 +122,5 @@ def test_atari_smoke(tmp_path):
     assert summary.env_steps >= 300
     payload = finite_model(summary.checkpoint)
     assert payload["updates"] > 0
-    assert payload["model"]["torso.net.0.weight"].shape == (16, 4, 8, 8)
+    assert payload["model"]["torso.conv1.weight"].shape == (16, 4, 8, 8)
     assert payload["model"]["lstm.weight_ih_l0"].shape == (4 * 32, 32 + 6 + 1)  # features, one-hot action, reward
