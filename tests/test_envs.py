@@ -26,7 +26,7 @@ def test_frames_match_gymnasiums_preprocessing_of_the_grayscale_screen():
     reference = AtariPreprocessing(gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0,
                                             obs_type="grayscale"), noop_max=30, frame_skip=4)
     env = make_env("ALE/Breakout-v5", seed=3, training=False)
-    frame, _ = reference.reset(seed=3)
+    reference.reset(seed=3)
     obs, _ = env.reset(seed=3)
     reference.step(1)  # make_env presses FIRE (then action 2) after every reset: Breakout needs it
     frame, *_ = reference.step(2)
