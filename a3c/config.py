@@ -25,12 +25,16 @@ class Config(RunConfig):
     algo: Algo = "a3c"
     """which method: a3c, a3c-lstm, q1 (1-step Q), sarsa1 (1-step SARSA) or nstep-q"""
 
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """shared optimizer: the paper's RMSProp (eps inside the square root) or Adam (as pytorch-a3c)"""
     lr: float = 7e-4
-    """initial RMSProp learning rate, annealed linearly to 0 over total_steps"""
+    """initial learning rate, annealed linearly to 0 over total_steps"""
     rmsprop_alpha: float = 0.99
     """shared RMSProp decay of the squared-gradient average"""
     rmsprop_eps: float = 0.1
     """shared RMSProp epsilon, added inside the square root as in the paper"""
+    adam_eps: float = 1e-8
+    """shared Adam epsilon, added to the square root of the bias-corrected second moment"""
     max_grad_norm: float = 40.0
     """gradient-norm clip of each worker's update"""
     gamma: float = 0.99
@@ -43,6 +47,8 @@ class Config(RunConfig):
     """A3C weight of the value loss 0.5 * (G - V)^2"""
     hidden_size: int = 256
     """width of the torso's last layer"""
+    weight_init: Literal["torch", "orthogonal"] = "orthogonal"
+    """initial weights: torch's defaults, or orthogonal with a near-uniform first policy (OpenAI baselines)"""
     lstm_size: int = 256
     """a3c-lstm: LSTM units after the torso"""
     eps_anneal_frames: int = 4_000_000
@@ -53,7 +59,8 @@ class Config(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.require_positive("lr", "t_max", "hidden_size", "lstm_size", "eps_anneal_frames", "target_update_frames",
-                              "max_grad_norm", "rmsprop_eps")
+                              "max_grad_norm", "rmsprop_eps",
+                              "adam_eps")
         self.require_non_negative("entropy_coef", "value_coef")
         self.require_unit_interval("gamma", open_low=True)
         if not 0.0 <= self.rmsprop_alpha < 1.0:
@@ -66,7 +73,7 @@ class Config(RunConfig):
 
 # Small control tasks learn in seconds; the Atari values of the paper would be far too slow there.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
-    total_steps=1_000_000, lr=1e-3, gamma=0.95, hidden_size=64, lstm_size=64,
+    total_steps=1_000_000, lr=1e-3, gamma=0.95, hidden_size=64, lstm_size=64, weight_init="torch",
     eps_anneal_frames=100_000, target_update_frames=5_000, eval_interval_seconds=2.0,
     log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )

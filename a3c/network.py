@@ -1,6 +1,7 @@
 """Networks of the asynchronous methods: an actor-critic (optionally with an LSTM) and a Q-network."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -77,8 +78,30 @@ class QNetwork(nn.Module):
         return int(self(obs.unsqueeze(0)).argmax(-1)), None
 
 
+@torch.no_grad()
+def orthogonal_init_(model: nn.Module) -> nn.Module:
+    """Orthogonal weights and zero biases (Saxe et al. 2014), as OpenAI baselines' A2C initialises them:
+    gain sqrt(2) for the ReLU layers, 0.01 for the policy's logits (so the first policy is uniform in
+    every state) and 1 for the value and Q heads. The LSTM keeps torch's initialisation.
+
+    With torch's default (uniform, variance 1 / (3 fan_in)) the Atari torso's features hardly vary
+    between Pong frames and the first updates drive most of its ReLU units dead (README, "A3C on Pong").
+    """
+    heads = {"policy": 0.01, "value": 1.0, "q": 1.0}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            gain = heads.get(name, math.sqrt(2.0))
+            weight = torch.empty(module.weight.shape)  # then copied in, keeping a channels-last layout
+            nn.init.orthogonal_(weight, gain)
+            module.weight.copy_(weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
 def make_model(cfg: Config, obs_shape: Sequence[int], num_actions: int) -> nn.Module:
     if cfg.is_policy_method:
         lstm_size = cfg.lstm_size if cfg.algo == "a3c-lstm" else 0
-        return ActorCritic(obs_shape, num_actions, cfg.hidden_size, lstm_size, separate_value=len(obs_shape) == 1)
-    return QNetwork(obs_shape, num_actions, cfg.hidden_size)
+        model = ActorCritic(obs_shape, num_actions, cfg.hidden_size, lstm_size, separate_value=len(obs_shape) == 1)
+    else:
+        model = QNetwork(obs_shape, num_actions, cfg.hidden_size)
+    return orthogonal_init_(model) if cfg.weight_init == "orthogonal" else model

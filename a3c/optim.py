@@ -25,17 +25,24 @@ import torch
 
 
 @numba.njit(fastmath=True, error_model="numpy", nogil=True, cache=True)
-def _rmsprop_rules(params, grads, square_avgs, lr: np.float32, alpha: np.float32, eps: np.float32,
-                   max_norm: np.float64) -> None:
-    """In place, over equal-length tuples of 1-D float32 views: grads scaled down to a total norm of
-    max_norm (if max_norm > 0) as clip_grad_norm_ does, then the rule above, elementwise."""
+def _clip_scale(grads, max_norm: np.float64) -> np.float32:
+    """clip_grad_norm_'s coefficient: what scales the gradients' total norm down to max_norm (1 if
+    it is below, or if max_norm is 0)."""
     total = 0.0
     for grad in grads:
         for i in range(grad.size):
             total += np.float64(grad[i]) * grad[i]
-    scale = np.float32(1.0)
     if max_norm > 0.0:
-        scale = np.float32(min(1.0, max_norm / (np.sqrt(total) + 1e-6)))  # clip_grad_norm_'s coefficient
+        return np.float32(min(1.0, max_norm / (np.sqrt(total) + 1e-6)))
+    return np.float32(1.0)
+
+
+@numba.njit(fastmath=True, error_model="numpy", nogil=True, cache=True)
+def _rmsprop_rules(params, grads, square_avgs, lr: np.float32, alpha: np.float32, eps: np.float32,
+                   max_norm: np.float64) -> None:
+    """In place, over equal-length tuples of 1-D float32 views: grads scaled down to a total norm of
+    max_norm (if max_norm > 0) as clip_grad_norm_ does, then the rule above, elementwise."""
+    scale = _clip_scale(grads, max_norm)
     one_minus_alpha = np.float32(1.0) - alpha
     for k in range(len(params)):
         param, grad, square_avg = params[k], grads[k], square_avgs[k]
@@ -46,6 +53,27 @@ def _rmsprop_rules(params, grads, square_avgs, lr: np.float32, alpha: np.float32
             param[i] -= lr * g / np.sqrt(s + eps)
 
 
+@numba.njit(fastmath=True, error_model="numpy", nogil=True, cache=True)
+def _adam_rules(params, grads, exp_avgs, exp_avg_sqs, lr: np.float32, beta1: np.float32, beta2: np.float32,
+                eps: np.float32, step: np.int64, max_norm: np.float64) -> None:
+    """Kingma & Ba 2015, Algorithm 1, in place (the clip first, as in _rmsprop_rules); `step` is t >= 1.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  theta -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
+    """
+    scale = _clip_scale(grads, max_norm)
+    step_size = np.float32(lr / (1.0 - np.float64(beta1) ** step))
+    inv_sqrt_bias2 = np.float32(1.0 / np.sqrt(1.0 - np.float64(beta2) ** step))
+    for k in range(len(params)):
+        param, grad, exp_avg, exp_avg_sq = params[k], grads[k], exp_avgs[k], exp_avg_sqs[k]
+        for i in range(param.size):
+            g = grad[i] * scale
+            m = beta1 * exp_avg[i] + (np.float32(1.0) - beta1) * g
+            v = beta2 * exp_avg_sq[i] + (np.float32(1.0) - beta2) * g * g
+            exp_avg[i] = m
+            exp_avg_sq[i] = v
+            param[i] -= step_size * m / (np.sqrt(v) * inv_sqrt_bias2 + eps)
+
+
 def _flat(tensor: torch.Tensor) -> np.ndarray:
     """A 1-D numpy view of a dense tensor's memory in storage order (channels-last weights too)."""
     if tensor.is_contiguous():  # the common case, and the cheaper view
@@ -53,47 +81,48 @@ def _flat(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().as_strided((tensor.numel(),), (1,)).numpy()
 
 
-class SharedRMSprop:
-    """The rule above over one list of parameters, with its statistics in tensors that share_memory() moves
-    to shared memory, so that every worker the optimizer is pickled to steps the same parameters and g.
+class SharedOptimizer:
+    """A rule over one list of parameters, with its statistics in tensors that share_memory() moves to
+    shared memory, so that every worker the optimizer is pickled to steps the same parameters and
+    statistics. Subclasses give the statistics (one list of tensors shaped like the parameters per
+    kind) and the rule.
 
     Not a torch.optim.Optimizer: the base class's param groups, hooks and state_dict go unused here, and
     its constructor imports torch._dynamo, which took a second of every run's start-up on a 2-core box.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1,
-                 max_grad_norm: float | None = None):
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, max_grad_norm: float | None, kinds: int):
         """max_grad_norm: scale the gradients down to this total norm first, as clip_grad_norm_ does."""
         self.params = list(params)
         if not self.params:
-            raise ValueError("SharedRMSprop got no parameters")
+            raise ValueError(f"{type(self).__name__} got no parameters")
         for p in self.params:
             dense = p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)
             if p.dtype != torch.float32 or not dense:
-                raise ValueError("SharedRMSprop needs dense float32 parameters")
-        self.square_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.lr, self.alpha, self.eps = lr, alpha, eps
-        self.max_grad_norm = max_grad_norm
-        self._flat_views: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
+                raise ValueError(f"{type(self).__name__} needs dense float32 parameters")
+        self.stats = [[torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+                      for _ in range(kinds)]
+        self.lr, self.max_grad_norm = lr, max_grad_norm
+        self._flat_views: tuple[tuple[np.ndarray, ...], ...] | None = None
 
     def __getstate__(self) -> dict:  # numpy views would pickle as copies: each process makes its own
         return {**self.__dict__, "_flat_views": None}
 
-    def share_memory(self) -> "SharedRMSprop":
-        for square_avg in self.square_avgs:
-            square_avg.share_memory_()
+    def share_memory(self):
+        for tensor in self.statistics():
+            tensor.share_memory_()
         return self
 
     def statistics(self) -> list[torch.Tensor]:
-        """The shared squared-gradient averages, in parameter order (what a checkpoint keeps)."""
-        return list(self.square_avgs)
+        """The shared statistics, kind by kind in parameter order (what a checkpoint keeps)."""
+        return [tensor for kind in self.stats for tensor in kind]
 
     @torch.no_grad()
     def load_statistics(self, saved: list[torch.Tensor]) -> None:
-        """Copies saved averages into the shared tensors in place, so sharing is kept."""
+        """Copies saved statistics into the shared tensors in place, so sharing is kept."""
         mine = self.statistics()
         if len(saved) != len(mine) or any(a.shape != b.shape for a, b in zip(saved, mine)):
-            raise ValueError("optimizer statistics do not match the network")
+            raise ValueError("optimizer statistics do not match the network and optimizer")
         for dst, src in zip(mine, saved):
             dst.copy_(src)
 
@@ -102,9 +131,9 @@ class SharedRMSprop:
 
     @torch.no_grad()
     def step(self) -> None:
-        """Applies each parameter's .grad (clipped to max_grad_norm in total) with the rule above;
+        """Applies each parameter's .grad (clipped to max_grad_norm in total) with the rule;
         parameters without a gradient are left alone."""
-        params, square_avgs = self._views()
+        views = self._views()
         grads = []
         for p in self.params:
             if p.grad is not None:
@@ -114,12 +143,55 @@ class SharedRMSprop:
             present = [k for k, p in enumerate(self.params) if p.grad is not None]
             if not present:
                 return
-            params, square_avgs = tuple(params[k] for k in present), tuple(square_avgs[k] for k in present)
-        _rmsprop_rules(params, tuple(grads), square_avgs, np.float32(self.lr), np.float32(self.alpha),
-                       np.float32(self.eps), np.float64(self.max_grad_norm or 0.0))
+            views = tuple(tuple(group[k] for k in present) for group in views)
+        self._apply(views[0], tuple(grads), views[1:], np.float64(self.max_grad_norm or 0.0))
 
-    def _views(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """Flat numpy views of the parameters and their statistics, made once in each process."""
+    def _apply(self, params, grads, stats, max_norm: np.float64) -> None:
+        raise NotImplementedError
+
+    def _views(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """Flat numpy views of the parameters and each kind of statistics, made once in each process."""
         if self._flat_views is None:
-            self._flat_views = (tuple(_flat(p) for p in self.params), tuple(_flat(s) for s in self.square_avgs))
+            self._flat_views = tuple(tuple(_flat(t) for t in group) for group in (self.params, *self.stats))
         return self._flat_views
+
+
+class SharedRMSprop(SharedOptimizer):
+    """The paper's RMSProp (module docstring): one statistic, g, per parameter."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1,
+                 max_grad_norm: float | None = None):
+        super().__init__(params, lr, max_grad_norm, kinds=1)
+        self.alpha, self.eps = alpha, eps
+
+    def _apply(self, params, grads, stats, max_norm: np.float64) -> None:
+        _rmsprop_rules(params, grads, stats[0], np.float32(self.lr), np.float32(self.alpha), np.float32(self.eps),
+                       max_norm)
+
+
+class SharedAdam(SharedOptimizer):
+    """Adam (Kingma & Ba 2015) with shared moments and a shared step count t, as pytorch-a3c shares it.
+
+    Its bias correction makes the first steps about lr per parameter, where an RMSProp with a small eps
+    and g starting at 0 moves each parameter by up to 10 lr (g is (1 - alpha) grad^2 after one step):
+    on Atari that early jump killed every unit of the torso's ReLU layers (docs in the README).
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, max_grad_norm: float | None = None):
+        super().__init__(params, lr, max_grad_norm, kinds=2)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.step_count = torch.zeros(1, dtype=torch.int64)
+
+    def share_memory(self) -> "SharedAdam":
+        self.step_count.share_memory_()
+        return super().share_memory()
+
+    def statistics(self) -> list[torch.Tensor]:
+        """First moments, second moments (each in parameter order), then the step count."""
+        return [*super().statistics(), self.step_count]
+
+    def _apply(self, params, grads, stats, max_norm: np.float64) -> None:
+        self.step_count += 1  # Hogwild like the rest: two workers may read the same t, which is harmless
+        _adam_rules(params, grads, stats[0], stats[1], np.float32(self.lr), np.float32(self.beta1),
+                    np.float32(self.beta2), np.float32(self.eps), np.int64(self.step_count[0]), max_norm)

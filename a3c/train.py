@@ -12,7 +12,7 @@ import torch
 
 from a3c.config import Config, make_config
 from a3c.network import make_model
-from a3c.optim import SharedRMSprop
+from a3c.optim import SharedAdam, SharedRMSprop
 from a3c.worker import SharedParts, run_worker
 from common.checkpoint import load_checkpoint, network_signature, save_checkpoint
 from common.cli import UsageError, run_cli
@@ -33,8 +33,11 @@ def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> S
         target = make_model(cfg, obs_shape, num_actions)
         target.load_state_dict(model.state_dict())
         target.share_memory()
-    optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps,
-                              cfg.max_grad_norm).share_memory()
+    if cfg.optimizer == "adam":
+        optimizer = SharedAdam(model.parameters(), cfg.lr, eps=cfg.adam_eps, max_grad_norm=cfg.max_grad_norm)
+    else:
+        optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps, cfg.max_grad_norm)
+    optimizer.share_memory()
     target_epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
     return SharedParts(model, target, target_epoch, optimizer, RunCounters(cfg.num_workers))
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from a3c import loss as L
 from a3c.config import Config
-from a3c.optim import SharedRMSprop
+from a3c.optim import SharedOptimizer
 from common.counters import RunCounters
 from common.envs import episode_return, make_env
 
@@ -36,7 +36,7 @@ class SharedParts(NamedTuple):
     model: nn.Module
     target: nn.Module | None
     target_epoch: torch.Tensor  # [1] int64: target refreshes done so far
-    optimizer: SharedRMSprop
+    optimizer: SharedOptimizer
     counters: RunCounters
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from common.envs import frames_per_step, is_atari
+from common.envs import frames_per_step, observes_frames
 from common.owner import config_with_resume
 
 C = TypeVar("C", bound="RunConfig")
@@ -78,8 +78,9 @@ class RunConfig:
 
 def make_family_config(cls: type[C], overrides: dict[str, Any], vector_defaults: dict[str, Any]) -> C:
     """The config for command-line `overrides` on top of the family's defaults for the env: the
-    dataclass defaults for ALE ids, those plus `vector_defaults` for vector-observation ids (or, when
-    resuming, on top of the resumed run's config.json)."""
+    dataclass defaults for envs that observe frames (ALE ids and other image envs), those plus
+    `vector_defaults` for vector-observation ids (or, when resuming, on top of the resumed run's
+    config.json)."""
     env_id = overrides.get("env_id", cls.env_id)
-    defaults = {"env_id": env_id} if is_atari(env_id) else {"env_id": env_id, **vector_defaults}
+    defaults = {"env_id": env_id} if observes_frames(env_id) else {"env_id": env_id, **vector_defaults}
     return config_with_resume(cls, overrides, defaults)

@@ -27,6 +27,21 @@ def is_atari(env_id: str) -> bool:
     return env_id.startswith("ALE/")
 
 
+def observes_frames(env_id: str) -> bool:
+    """Whether env_id's agent sees stacked 84x84 frames (ALE ids, and image envs such as common.catch),
+    which decides the family defaults; False for an id that does not build (make_env then says why)."""
+    if is_atari(env_id):
+        return True
+    try:
+        env = gym.make(env_id)
+    except Exception:  # noqa: BLE001 - any failure here is reported by make_env with its reason
+        return False
+    try:
+        return is_frame_stack(env.observation_space)
+    finally:
+        env.close()
+
+
 def frames_per_step(env_id: str) -> int:
     """Emulator frames per agent step: the unit of the 'frames' counters."""
     return ATARI_FRAME_SKIP if is_atari(env_id) else 1
@@ -116,8 +131,16 @@ def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
     return FrameStackObservation(env, ATARI_STACK)
 
 
+def is_frame_stack(space: gym.Space) -> bool:
+    """A uint8 stack of 84x84 frames, channels first: what the Atari protocol gives and AtariTorso takes."""
+    return (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+            and space.shape[1:] == (84, 84))
+
+
 def _make_vector(env_id: str) -> gym.Env:
     env = gym.make(env_id)
+    if is_frame_stack(env.observation_space):  # kept as frames for the convolutional torso
+        return RecordEpisodeStatistics(env)
     if not isinstance(env.observation_space, gym.spaces.Box):
         env = FlattenObservation(env)
     space = env.observation_space

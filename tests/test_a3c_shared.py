@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from a3c.config import make_config
-from a3c.optim import SharedRMSprop
+from a3c.optim import SharedAdam, SharedRMSprop
 from a3c.train import build_shared
 from common.supervisor import CTX
 
@@ -112,3 +112,50 @@ def test_rmsprop_leaves_a_parameter_without_gradient_alone():
     assert w.tolist() == [1.0] and opt.statistics()[0].tolist() == [0.0]
     assert opt.statistics()[1].tolist() == pytest.approx([0.1])
     assert b.tolist() == pytest.approx([5.0 - 0.1 / math.sqrt(0.2)])
+
+
+def test_adam_step_matches_hand_computation():
+    """Kingma & Ba 2015, Algorithm 1, with beta1 0.9, beta2 0.999, eps 1e-8."""
+    w = nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = SharedAdam([w], lr=0.1)
+    w.grad = torch.tensor([2.0, 0.0])
+    opt.step()
+    # t = 1: m = 0.1 * 2 = 0.2, v = 0.001 * 4 = 0.004; m / 0.1 = 2, v / 0.001 = 4: w0 -= 0.1 * 2 / 2
+    # a zero gradient leaves w1 alone (m = v = 0)
+    assert w.tolist() == pytest.approx([0.9, -2.0])
+    w.grad = torch.tensor([1.0, 1.0])
+    opt.step()
+    # t = 2: m = 0.9 * 0.2 + 0.1 = 0.28, v = 0.999 * 0.004 + 0.001 = 0.004996;
+    #   1 - 0.9^2 = 0.19, 1 - 0.999^2 = 0.001999: w0 -= 0.1 * (0.28 / 0.19) / sqrt(0.004996 / 0.001999)
+    # w1: m = 0.1, v = 0.001: w1 -= 0.1 * (0.1 / 0.19) / sqrt(0.001 / 0.001999)
+    assert w.tolist() == pytest.approx([0.9 - 0.093218, -2.0 - 0.074413], abs=1e-5)
+    m, v, t = opt.statistics()
+    assert m.tolist() == pytest.approx([0.28, 0.1], rel=1e-4) and v.tolist() == pytest.approx([0.004996, 0.001], rel=1e-4)
+    assert t.tolist() == [2]
+
+
+def test_adam_first_step_is_lr_per_parameter_whatever_the_gradient_scale():
+    """Why Adam for Atari (a3c/optim.py): with bias correction the first step moves each parameter by
+    lr, where RMSProp with a small eps and g starting at 0 moves it by lr / sqrt(1 - alpha) = 10 lr."""
+    for scale in (1e-3, 1.0, 1e3):  # well above Adam's eps of 1e-8
+        w, r = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(3))
+        adam, rmsprop = SharedAdam([w], lr=1e-3), SharedRMSprop([r], lr=1e-3, alpha=0.99, eps=1e-16)
+        w.grad = r.grad = torch.tensor([scale, -scale, 2 * scale])
+        adam.step()
+        rmsprop.step()
+        assert w.tolist() == pytest.approx([-1e-3, 1e-3, -1e-3], rel=1e-3)
+        assert r.tolist() == pytest.approx([-1e-2, 1e-2, -1e-2], rel=1e-3)
+
+
+def test_adam_statistics_round_trip_through_load_statistics():
+    w = nn.Parameter(torch.zeros(2))
+    opt = SharedAdam([w], lr=0.1).share_memory()
+    w.grad = torch.tensor([1.0, 2.0])
+    opt.step()
+    saved = [t.clone() for t in opt.statistics()]
+    other = SharedAdam([nn.Parameter(torch.zeros(2))], lr=0.1).share_memory()
+    other.load_statistics(saved)
+    assert all(torch.equal(a, b) for a, b in zip(other.statistics(), saved))
+    assert all(t.is_shared() for t in other.statistics())
+    with pytest.raises(ValueError):
+        SharedRMSprop([nn.Parameter(torch.zeros(2))], lr=0.1).load_statistics(saved)

@@ -1,6 +1,7 @@
 """Which families keep their Atari convolution weights channels-last (see common.networks.AtariTorso)."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from a3c.config import make_config
@@ -39,3 +40,38 @@ def test_channels_last_changes_the_layout_not_the_result():
     expected = default(obs)
     assert expected.shape == (3, 256) and expected.abs().sum() > 0
     torch.testing.assert_close(channels_last(obs), expected, rtol=1e-5, atol=1e-5)
+
+
+def _pong_frames(count: int = 64) -> torch.Tensor:
+    from common.envs import make_env
+
+    env = make_env("ALE/Pong-v5", seed=0, training=False)
+    obs, _ = env.reset(seed=0)
+    frames = []
+    for _ in range(count):
+        frames.append(torch.as_tensor(obs))
+        obs, *_ = env.step(env.action_space.sample())
+    env.close()
+    return torch.stack(frames)
+
+
+@pytest.mark.parametrize("algo", ["a3c", "a3c-lstm"])
+def test_the_a3c_atari_defaults_start_with_a_uniform_policy_on_a_torso_of_usable_scale(algo):
+    """The defect behind A3C not learning Pong: with torch's default initialisation the pre-activations
+    of the torso's fully connected layer were about 0.02 in size and differed by about 0.001 between
+    Pong frames, so the first optimizer steps (each weight of its 2,592 non-negative inputs moving
+    together) drove most of its ReLU units dead for every frame. Orthogonal weights with gain sqrt(2)
+    make them about 20 times larger; the policy head's gain 0.01 keeps every first policy uniform."""
+    torch.manual_seed(0)
+    model = make_model(make_config({"algo": algo, "env_id": "ALE/Pong-v5"}), ATARI, 6)
+    frames = _pong_frames()
+    torso = model.torso
+    with torch.no_grad():
+        x = F.relu(torso.conv2(F.relu(torso.conv1(frames.float() / 255.0))))
+        pre = torso.fc(x.flatten(1))  # [64, 256]
+        features = F.relu(pre)
+        state = model.initial_state(len(frames))
+        logits = model.policy(model.lstm(features, state)[0] if model.lstm is not None else features)
+    assert pre.abs().mean() > 0.1  # torch's initialisation: 0.02
+    assert pre.std(0).mean() > 0.01  # each unit's spread across frames, averaged over units; torch's: 0.001
+    assert logits.abs().max() < 0.02  # every action's probability within 2% of 1/6
