@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per algorithm")
     parser.add_argument("--max-seconds", type=float, default=2700.0, help="wall-clock budget of each run")
     parser.add_argument("--eval-interval-seconds", type=float, default=60.0)
+    parser.add_argument("--eval-episodes", type=int, default=5, help="greedy games per evaluation")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="worker processes of each run")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pong_a3c"))
@@ -149,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cores < 1 or args.seeds < 1 or args.max_seconds <= 0:
             parser.error("--cores and --seeds must be at least 1, --max-seconds positive")
         args.out.mkdir(parents=True, exist_ok=True)
-        preset = Preset((args.env_id,), tuple(args.algos), args.max_seconds, args.seeds, args.eval_interval_seconds)
+        flags = {args.env_id: {algo: ("--eval-episodes", str(args.eval_episodes)) for algo in args.algos}}
+        preset = Preset((args.env_id,), tuple(args.algos), args.max_seconds, args.seeds, args.eval_interval_seconds,
+                        flags)
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         for algo in args.algos:
             for seed in range(args.seeds):

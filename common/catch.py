@@ -1,13 +1,13 @@
 """Catch from pixels: a small Atari-like task on which every family must learn within a minute.
 
-A ball falls one row a step from a random column of the top row of a 10 x 10 grid, moving one
-column left or right each step and bouncing off the side walls; the agent moves a one-cell paddle
-along the bottom row (left, stay, right). Reward +1 when the paddle is under the ball as it reaches
-the bottom row, else -1, and the episode ends: 9 steps. The paddle can reach any column in time, so
-an optimal policy scores +1; a random one scores about -0.7.
+A ball falls one row a step from a random column of the top row of a grid of 10 rows and 5 columns,
+moving one column left or right each step and bouncing off the side walls; the agent moves a one-cell
+paddle along the bottom row (left, stay, right). Reward +1 when the paddle is under the ball as it
+reaches the bottom row, else -1, and the episode ends: 9 steps. The paddle can reach any column in
+time, so an optimal policy scores +1; a random one about -0.6.
 
 Like Pong, where the ball will land is not in one frame: the observation is a stack of the last 4
-84 x 84 uint8 frames (cells of 8 x 8 pixels), oldest first, the shape and dtype of the Atari protocol,
+84 x 84 uint8 frames (cells of 8 x 16 pixels, in Pong's grey levels), oldest first, the shape and dtype of the Atari protocol,
 so the same convolutional torsos, replays and frame handling run on it. The first stack of an episode
 repeats the first frame.
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-GRID = 10
-CELL = 8
-BACKGROUND, PADDLE, BALL = 87, 147, 236  # Pong's grey levels: a lit background, like most Atari games
+ROWS, COLUMNS = 10, 5
+CELL_HEIGHT, CELL_WIDTH = 8, 16
+BACKGROUND, PADDLE, BALL = 87, 147, 236  # a lit background, like most Atari games
 SIZE = 84
 STACK = 4
-_MARGIN = (SIZE - GRID * CELL) // 2
+_TOP, _LEFT = (SIZE - ROWS * CELL_HEIGHT) // 2, (SIZE - COLUMNS * CELL_WIDTH) // 2
 
 
 class Catch(gym.Env):
@@ -38,22 +38,22 @@ class Catch(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self._row, self._col = 0, int(self.np_random.integers(GRID))
+        self._row, self._col = 0, int(self.np_random.integers(COLUMNS))
         self._dcol = int(self.np_random.choice((-1, 1)))
-        self._paddle = GRID // 2
+        self._paddle = COLUMNS // 2
         frame = self._draw()
         self._frames[:] = frame
         return self._frames.copy(), {}
 
     def step(self, action):
-        self._paddle = min(GRID - 1, max(0, self._paddle + int(action) - 1))
+        self._paddle = min(COLUMNS - 1, max(0, self._paddle + int(action) - 1))
         self._row += 1
         col = self._col + self._dcol
-        if not 0 <= col < GRID:  # bounce off the wall
+        if not 0 <= col < COLUMNS:  # bounce off the wall
             self._dcol = -self._dcol
             col = self._col + self._dcol
         self._col = col
-        terminated = self._row == GRID - 1
+        terminated = self._row == ROWS - 1
         reward = (1.0 if self._col == self._paddle else -1.0) if terminated else 0.0
         self._frames[:-1] = self._frames[1:]
         self._frames[-1] = self._draw()
@@ -61,18 +61,20 @@ class Catch(gym.Env):
 
     def _draw(self) -> np.ndarray:
         frame = np.full((SIZE, SIZE), BACKGROUND, np.uint8)
-        bottom = _MARGIN + (GRID - 1) * CELL
-        frame[bottom:bottom + CELL, _cell(self._paddle)] = PADDLE
-        frame[_cell(self._row), _cell(self._col)] = BALL
+        frame[_rows(ROWS - 1), _columns(self._paddle)] = PADDLE
+        frame[_rows(self._row), _columns(self._col)] = BALL
         return frame
 
 
-def _cell(index: int) -> slice:
-    start = _MARGIN + index * CELL
-    return slice(start, start + CELL)
+def _rows(index: int) -> slice:
+    return slice(_TOP + index * CELL_HEIGHT, _TOP + (index + 1) * CELL_HEIGHT)
+
+
+def _columns(index: int) -> slice:
+    return slice(_LEFT + index * CELL_WIDTH, _LEFT + (index + 1) * CELL_WIDTH)
 
 
 if "Catch-v0" not in gym.registry:
-    gym.register("Catch-v0", entry_point=Catch, max_episode_steps=GRID)
+    gym.register("Catch-v0", entry_point=Catch, max_episode_steps=ROWS)
 
 ENV_ID = "common.catch:Catch-v0"
