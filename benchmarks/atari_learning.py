@@ -153,13 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         flags = {args.env_id: {algo: ("--eval-episodes", str(args.eval_episodes)) for algo in args.algos}}
         preset = Preset((args.env_id,), tuple(args.algos), args.max_seconds, args.seeds, args.eval_interval_seconds,
                         flags)
-        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        started, commit = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), _commit()
         for algo in args.algos:
             for seed in range(args.seeds):
                 info = run_one(args.out, algo, args.env_id, seed, args.cores, preset, args.max_seconds, None)
                 print(f"{algo} seed {seed}: exit {info['returncode']} after {info['seconds']:.0f} s", flush=True)
         meta = {"command": "python -m benchmarks.atari_learning " + " ".join(sys.argv[1:] if argv is None else argv),
-                "commit": _commit(), "machine": f"{os.cpu_count()} cores ({cpu_model()})", "started": started}
+                "commit": commit, "machine": f"{os.cpu_count()} cores ({cpu_model()})", "started": started}
         (args.out / "benchmark.json").write_text(json.dumps(meta, indent=2) + "\n")
     print("\n".join(report(args.out, args.env_id, thresholds)))
     return 0
