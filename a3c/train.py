@@ -15,7 +15,8 @@ from a3c.network import make_model
 from a3c.optim import SharedRMSprop
 from a3c.worker import SharedParts, run_worker
 from common.checkpoint import load_checkpoint, network_signature, save_checkpoint
-from common.cli import UsageError, run_cli
+from common.cli import run_cli
+from common.errors import UsageError
 from common.counters import RunCounters
 from common.envs import make_env
 from common.evaluation import run_evaluator

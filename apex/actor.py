@@ -22,8 +22,8 @@ from apex.loss import PRIORITY_FLOOR
 from apex.network import PublishedParams, QNetwork
 from common.counters import RunCounters
 from common.envs import episode_return, make_env
-from common.replay import ITEMS_INSERTED, ReplayBase
-from common.replay_transition import TransitionReplay, TransitionWriter
+from common.replay.base import ITEMS_INSERTED, ReplayBase
+from common.replay.transition import TransitionReplay, TransitionWriter
 
 
 def epsilon_ladder(num_envs: int, base: float = 0.4, alpha: float = 7.0) -> np.ndarray:

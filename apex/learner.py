@@ -23,8 +23,8 @@ from apex.config import Config
 from apex.loss import PRIORITY_FLOOR, double_q_nstep_loss
 from apex.network import QNetwork
 from common.counters import RunCounters
-from common.replay import ITEMS_INSERTED
-from common.replay_transition import TransitionBatch, TransitionReplay
+from common.replay.base import ITEMS_INSERTED
+from common.replay.transition import TransitionBatch, TransitionReplay
 
 
 class DeviceBatch(NamedTuple):

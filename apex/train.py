@@ -18,14 +18,15 @@ from apex.config import Config, make_config
 from apex.learner import Learner, Prefetcher, RateLimit, resolve_device
 from apex.network import PublishedParams
 from common.checkpoint import load_checkpoint, network_signature, save_checkpoint
-from common.cli import UsageError, run_cli
+from common.cli import run_cli
+from common.errors import UsageError
 from common.counters import RunCounters
 from common.envs import make_env
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
 from common.owner import own_run
-from common.replay import ReplayBase
-from common.replay_transition import TransitionReplay, TransitionReplayConfig
+from common.replay.base import ReplayBase
+from common.replay.transition import TransitionReplay, TransitionReplayConfig
 from common.run import RunSummary, default_run_dir, write_config
 from common.supervisor import Supervisor, eprint
 

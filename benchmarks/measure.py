@@ -263,7 +263,7 @@ def apex_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
     from apex.network import PublishedParams, QNetwork
     from apex.train import replay_config
     from common.counters import RunCounters
-    from common.replay_transition import TransitionReplay
+    from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 100_000})
     obs_shape, num_actions = env_shape(env_id)
@@ -309,7 +309,7 @@ def apex_learner_updates(env_id: str, device: str, seconds: float, warmup_second
     from apex.learner import Learner
     from apex.train import replay_config
     from common.counters import RunCounters
-    from common.replay_transition import TransitionReplay
+    from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "replay_capacity": 20_000, "learning_starts": 5_000, "device": device})
     obs_shape, num_actions = env_shape(env_id)
@@ -358,7 +358,7 @@ def sample_update_rate(replay: Any, batch_size: int, seconds: float, warmup_seco
 
 def insert_worker(handle: Any, seconds: float, start: Any, counts: Any, slot: int) -> None:
     """One writer process: frames and 1-step transitions through a TransitionWriter for `seconds`."""
-    from common.replay_transition import TransitionReplay, TransitionWriter
+    from common.replay.transition import TransitionReplay, TransitionWriter
 
     replay = TransitionReplay.attach(handle)
     writer = TransitionWriter(replay, block_size=64)

@@ -62,7 +62,7 @@ def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
     sequence cutting, initial priorities, replay inserts)."""
     from apex.network import PublishedParams
     from common.counters import RunCounters
-    from common.replay_sequence import SequenceReplay
+    from common.replay.sequence import SequenceReplay
     from r2d2.actor import Actor, make_network
     from r2d2.config import make_config
     from r2d2.train import replay_config
@@ -90,7 +90,7 @@ def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> dict[str,
 
 def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, Any]:
     """(R2D2's Atari config with `capacity` sequences, its sequence replay filled with synthetic ones)."""
-    from common.replay_sequence import SequenceReplay
+    from common.replay.sequence import SequenceReplay
     from r2d2.config import make_config
     from r2d2.train import replay_config
 
@@ -121,7 +121,7 @@ def r2d2_learner_sequences(env_id: str, device: str, capacity: int, seconds: flo
 def transition_replay_ops(seconds: float, warmup_seconds: float) -> dict[str, Any]:
     """Atari transition replay, 100k capacity, filled: inserts/s of one writer process (wall clock
     only: the writer is another process) and sample-512 + priority-update batches/s."""
-    from common.replay_transition import TransitionReplay, TransitionReplayConfig
+    from common.replay.transition import TransitionReplay, TransitionReplayConfig
 
     replay = TransitionReplay.create(TransitionReplayConfig(100_000, frame_shape=(84, 84), frame_stack=4))
     try:

@@ -29,7 +29,7 @@ from apex.actor import act_until_stopped, actor_envs
 from apex.network import PublishedParams, dueling_aggregate
 from common.counters import RunCounters
 from common.envs import episode_return
-from common.replay_sequence import SequenceReplay, SequenceWriter
+from common.replay.sequence import SequenceReplay, SequenceWriter
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
 from r2d2.network import LstmState, R2D2Network

@@ -25,8 +25,8 @@ from torch import nn
 
 from apex.learner import learner_state, load_learner_state
 from common.counters import RunCounters
-from common.replay import ITEMS_INSERTED
-from common.replay_sequence import SequenceBatch, SequenceReplay
+from common.replay.base import ITEMS_INSERTED
+from common.replay.sequence import SequenceBatch, SequenceReplay
 from r2d2.actor import make_network
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss

@@ -22,7 +22,7 @@ from common.envs import is_atari
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
 from common.owner import own_run
-from common.replay_sequence import SequenceReplay, SequenceReplayConfig
+from common.replay.sequence import SequenceReplay, SequenceReplayConfig
 from common.run import RunSummary, write_config
 from common.supervisor import Supervisor, eprint
 from r2d2.actor import Actor, greedy_policy, run_actor

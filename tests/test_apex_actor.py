@@ -10,7 +10,7 @@ from apex.learner import Learner
 from apex.network import PublishedParams, QNetwork
 from apex.train import main, replay_config
 from common.counters import RunCounters
-from common.replay_transition import TransitionReplay
+from common.replay.transition import TransitionReplay
 
 LENGTHS = (4, 2, 5)  # episode k lasts LENGTHS[k] steps; even k terminate, odd k are truncated
 GAMMA, N = 0.5, 3

@@ -7,7 +7,7 @@ import torch
 from apex.network import PublishedParams
 from common.counters import RunCounters
 from common.evaluation import evaluate
-from common.replay_sequence import SequenceReplay
+from common.replay.sequence import SequenceReplay
 from r2d2.actor import Actor, greedy_policy, make_network
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID

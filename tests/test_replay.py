@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from common.replay_sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
-from common.replay_transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
-from common.shm import SHM_DIR
+from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
+from common.replay.transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
+from common.replay.shm import SHM_DIR
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ sequence starts (for the learner's stale-state diagnostic).
 
 `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every `length - overlap`
 steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and the last one of an
-episode is padded. Locking, keys and weights are those of `common/replay.py`.
+episode is padded. Locking, keys and weights are those of `common/replay/base.py`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from common.replay import ReplayBase, ReplayStorage, sentinel_for
+from common.replay.base import ReplayBase, ReplayStorage, sentinel_for
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ references it (`frame_max_key`); before a slot is overwritten, every item up to 
 number of live items below `capacity` rather than serving wrong frames.
 
 Writers use `TransitionWriter` (one per actor process), which keeps the actor's recent frame ids and
-turns its frames and n-step transitions into `insert` calls; see `common/replay.py` for the lock that
+turns its frames and n-step transitions into `insert` calls; see `common/replay/base.py` for the lock that
 makes a sampled batch untorn and for the key check that makes stale priority updates harmless.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.replay import FRAMES_INSERTED, ReplayBase, ReplayStorage, gather_rows, sentinel_for
+from common.replay.base import FRAMES_INSERTED, ReplayBase, ReplayStorage, gather_rows, sentinel_for
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The part both prioritized replays share: item keys, the priority tree, the lock, weights, save/load.
 
-`TransitionReplay` (Ape-X, `common/replay_transition.py`) and `SequenceReplay` (R2D2,
-`common/replay_sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
+`TransitionReplay` (Ape-X, `common/replay/transition.py`) and `SequenceReplay` (R2D2,
+`common/replay/sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
 item storage. Every item gets a *key*: its insert number (0, 1, 2, ...), stored per slot
 (`slot = key % capacity`, -1 when empty or evicted). Priority updates carry keys, so an update for an
 item overwritten since it was sampled sees a different key in its slot and is dropped instead of
@@ -11,7 +11,7 @@ Concurrency: one `multiprocessing` lock (spawn context) guards every write *and*
 learner picks slots, computes weights and gathers the batch's data while holding the lock, so no writer
 can touch an item between its selection and its copy: a batch is never torn (half old, half new item).
 The cost is that writers wait for one gather (about a millisecond for 512 Atari stacks).
-The lock is a `RecoverableLock` (`common/locks.py`): if a writer dies holding it, the next process that
+The lock is a `RecoverableLock` (`common/replay/locks.py`): if a writer dies holding it, the next process that
 waits takes it over and `PriorityRing.repair` drops the items the dead writer had claimed but not
 published and rebuilds the trees, so nobody hangs and no half-written item is ever sampled.
 """
@@ -28,9 +28,9 @@ from typing import Any, Sequence
 import numba
 import numpy as np
 
-from common.locks import RecoverableLock
-from common.shm import ShmHandle, SharedArrays
-from common.sumtree import SumTree, tree_specs
+from common.replay.locks import RecoverableLock
+from common.replay.shm import ShmHandle, SharedArrays
+from common.replay.sumtree import SumTree, tree_specs
 
 SENTINEL_FLOAT = -42.42
 """Fill of float item buffers (rewards, discounts, recurrent state) before any write."""
