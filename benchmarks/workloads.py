@@ -60,11 +60,12 @@ def a3c_worker_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate
 def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
     """Agent steps/s of one R2D2 actor (`r2d2.actor.Actor.step`: its envs, one batched LSTM step,
     sequence cutting, initial priorities, replay inserts)."""
-    from apex.network import PublishedParams
     from common.counters import RunCounters
+    from common.distributed.params import PublishedParams
     from common.replay.sequence import SequenceReplay
-    from r2d2.actor import Actor, make_network
+    from r2d2.actor import Actor
     from r2d2.config import make_config
+    from r2d2.network import make_network
     from r2d2.train import replay_config
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 64})
@@ -77,15 +78,17 @@ def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
         replay.close()
 
 
-def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> Any:
     """`num` full synthetic sequences for `replay.insert` (random frames, actions, rewards, states)."""
+    from common.replay.sequence import SequenceBlock
+
     cfg = replay.config
     steps = num * cfg.length
     obs = synthetic_frames(steps, cfg.obs_shape, cfg.obs_dtype, rng).reshape(num, cfg.length, *cfg.obs_shape)
     state = lambda: rng.standard_normal((num, cfg.hidden_size)).astype(np.float32)  # noqa: E731
-    return dict(obs=obs, action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
-                discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool), h=state(),
-                c=state(), priority=rng.uniform(0.1, 10.0, num))
+    return SequenceBlock(obs=obs, action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
+                         discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool), h=state(),
+                         c=state(), priority=rng.uniform(0.1, 10.0, num))
 
 
 def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, Any]:
@@ -98,7 +101,7 @@ def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, An
     replay = SequenceReplay.create(replay_config(cfg, env_shape(env_id)[0]))
     rng = np.random.default_rng(0)
     while len(replay) < capacity:
-        replay.insert(**sequence_block(replay, min(SEQUENCE_BLOCK, capacity - len(replay)), rng))
+        replay.insert(sequence_block(replay, min(SEQUENCE_BLOCK, capacity - len(replay)), rng))
     return cfg, replay
 
 
@@ -140,7 +143,7 @@ def sequence_replay_ops(env_id: str, capacity: int, seconds: float, warmup_secon
         block = sequence_block(replay, SEQUENCE_BLOCK, np.random.default_rng(1))
 
         def insert() -> int:
-            replay.insert(**block)
+            replay.insert(block)
             return SEQUENCE_BLOCK
 
         return {"insert": timed_rate(insert, seconds, warmup_seconds),

@@ -61,3 +61,11 @@ def make_torso(obs_shape: Sequence[int], hidden: int, channels_last: bool = Fals
     if len(obs_shape) == 1:
         return MlpTorso(obs_shape[0], hidden)
     raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")
+
+
+def dueling_aggregate(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a') (Wang et al. 2016, equation 9).
+
+    value: [B, 1]; advantage: [B, A] -> q: [B, A].
+    """
+    return value + advantage - advantage.mean(dim=-1, keepdim=True)

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apex.network import dueling_aggregate
-from common.networks import make_torso
+from common.networks import dueling_aggregate, make_torso
+from r2d2.config import Config
 
 
 class LstmState(NamedTuple):
@@ -60,3 +60,7 @@ class R2D2Network(nn.Module):
         """One step for B envs: obs [B, *obs_shape], prev_action [B], prev_reward [B] -> (q [B, A], state)."""
         q, state = self.unroll(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_reward.unsqueeze(0), state)
         return q.squeeze(0), state
+
+
+def make_network(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> R2D2Network:
+    return R2D2Network(obs_shape, num_actions, cfg.torso_size, cfg.lstm_size)

@@ -2,8 +2,8 @@
 
 main(cfg) owns every process and shared object of the run: the shared sequence replay, the published
 parameters, the progress counters, the rate-limit tensor, the actor processes and the evaluator. The
-learner runs in this process between the owner loop's checks, driven by Ape-X's work objects (the
-learner has Ape-X's interface); so do the actors in serial mode.
+learner runs in this process between the owner loop's checks, driven by the runtime's work objects
+(`common.distributed.learner_loop`); so do the actors in serial mode.
 """
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from apex.network import PublishedParams
-from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, restore, start_actors
 from common.checkpoint import network_signature, save_checkpoint
 from common.cli import run_cli
 from common.counters import RunCounters
+from common.distributed.learner_loop import ParallelLearnerWork, SerialWork, resolve_device, start_actors
+from common.distributed.params import PublishedParams
 from common.envs import is_atari
 from common.evaluation import run_evaluator
 from common.logger import RunLogger
 from common.owner import own_run
+from common.recipe import checkpoint_payload, prepare_run, restore
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig
 from common.run import RunSummary, write_config
 from common.supervisor import Supervisor, eprint
@@ -77,10 +78,11 @@ def with_diagnostics(work: Callable[[], None], diagnostics: DiagnosticLog) -> Ca
 
 
 def main(cfg: Config) -> RunSummary:
-    obs_shape, num_actions, device, run_dir = prepare_run(cfg)
+    obs_shape, num_actions, run_dir = prepare_run(cfg)
+    device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     replay = SequenceReplay.create(replay_config(cfg, obs_shape))
-    work: ApexWork | SerialWork | None = None
+    work: ParallelLearnerWork | SerialWork | None = None
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)

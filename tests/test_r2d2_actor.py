@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from apex.network import PublishedParams
 from common.counters import RunCounters
+from common.distributed.params import PublishedParams
 from common.evaluation import evaluate
 from common.replay.sequence import SequenceReplay
-from r2d2.actor import Actor, greedy_policy, make_network
+from r2d2.actor import Actor, greedy_policy
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
 from r2d2.learner import Learner, to_device
-from r2d2.network import LstmState
+from r2d2.network import LstmState, make_network
 from r2d2.train import replay_config
 
 LENGTH, OVERLAP = 12, 4  # the next sequence starts at step 8

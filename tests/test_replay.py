@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
-from common.replay.transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
+from common.replay.transition import TransitionBlock, TransitionReplay, TransitionReplayConfig, TransitionWriter
 from common.replay.shm import SHM_DIR
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,8 +22,8 @@ def insert_vector_items(replay: TransitionReplay, priorities, first_action: int 
     count = len(priorities)
     frames = np.stack([[[k, 0.0], [k, 1.0]] for k in range(count)]).reshape(2 * count, 2)
     refs = np.arange(2 * count).reshape(count, 2)
-    replay.insert(frames, [], refs[:, :1], refs[:, 1:], first_action + np.arange(count),
-                  np.ones(count), np.full(count, 0.99), np.asarray(priorities, dtype=np.float64))
+    replay.insert(TransitionBlock(frames, [], refs[:, :1], refs[:, 1:], first_action + np.arange(count),
+                                  np.ones(count), np.full(count, 0.99), np.asarray(priorities, dtype=np.float64)))
 
 
 def segments_of(replay) -> str:

@@ -23,7 +23,7 @@ import multiprocessing as mp
 import sys
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numba
 import numpy as np
@@ -45,6 +45,18 @@ TAIL_KEY = 1  # keys below this were evicted early (frames reused); see Priority
 FRAMES_INSERTED = 2
 ITEMS_PUBLISHED = 3  # keys below this are fully written; see PriorityRing.repair
 NUM_COUNTERS = 4
+
+
+class Inserted(NamedTuple):
+    """What an insert reports back to its writer."""
+
+    keys: np.ndarray
+    """[M] int64: keys of the items inserted (for priority updates)."""
+    frame_ids: np.ndarray
+    """[F] int64: global ids of the frames the block brought, for later blocks to refer to (empty
+    for a replay that stores whole observations)."""
+    dropped: int = 0
+    """Items of the block not inserted because a frame they refer to had already been overwritten."""
 
 
 def sentinel_for(dtype: np.dtype | str | type) -> float | int:
@@ -348,6 +360,10 @@ class ReplayBase:
     def __len__(self) -> int:
         with self.storage.lock:
             return self.storage.ring.size()
+
+    def inserted(self) -> int:
+        """Items ever inserted (evicted ones included): what a rate limit counts."""
+        return int(self.storage.ring.counters[ITEMS_INSERTED])
 
     @property
     def nbytes(self) -> int:

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from common.replay.base import ReplayBase, ReplayStorage, sentinel_for
+from common.replay.base import Inserted, ReplayBase, ReplayStorage, sentinel_for
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,25 @@ class SequenceReplayConfig:
             raise ValueError("capacity, length and hidden_size must be >= 1")
         if not 0 <= self.overlap < self.length:
             raise ValueError(f"overlap must lie in [0, length={self.length}), got {self.overlap}")
+
+
+class SequenceBlock(NamedTuple):
+    """M sequences for one `insert`: per-step fields [M, T, ...], h, c, next_h, next_c [M, H];
+    priority, prev_action, prev_reward, episode_start [M] (None: the running max priority; zeros / False)."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    discount: np.ndarray
+    mask: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    priority: np.ndarray | None = None
+    prev_action: np.ndarray | None = None
+    prev_reward: np.ndarray | None = None
+    episode_start: np.ndarray | None = None
+    next_h: np.ndarray | None = None
+    next_c: np.ndarray | None = None
 
 
 class SequenceBatch(NamedTuple):
@@ -112,27 +131,10 @@ class SequenceReplay(ReplayBase):
         fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
         return cls(ReplayStorage.create(config, specs, fill))
 
-    def insert(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        discount: np.ndarray,
-        mask: np.ndarray,
-        h: np.ndarray,
-        c: np.ndarray,
-        priority: np.ndarray | None = None,
-        prev_action: np.ndarray | None = None,
-        prev_reward: np.ndarray | None = None,
-        episode_start: np.ndarray | None = None,
-        next_h: np.ndarray | None = None,
-        next_c: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Write M sequences under the lock; per-step fields [M, T, ...], h, c, next_h, next_c [M, H],
-        priority, prev_action, prev_reward, episode_start [M] (None: zeros / False).
-
-        priority None: the running max priority. Returns the new items' keys [M] int64.
-        """
+    def insert(self, block: SequenceBlock) -> Inserted:
+        """Write the block's sequences under the lock; returns their keys."""
+        obs, action, reward, discount, mask, h, c, priority, prev_action, prev_reward, episode_start, next_h, \
+            next_c = block
         num = len(obs)
         zeros = lambda *shape: np.zeros((num, *shape))  # noqa: E731
         values = dict(obs=obs, action=action, reward=reward, discount=discount, mask=mask, h=h, c=c,
@@ -151,7 +153,7 @@ class SequenceReplay(ReplayBase):
             for name, value in values.items():
                 arrays[name][slots] = value
             self.storage.ring.publish(slots, keys, priority)
-        return keys
+        return Inserted(keys, np.empty(0, np.int64))
 
     def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> SequenceBatch:
         """Draw a batch in proportion to priority^alpha (stratified) and gather it under the lock."""
@@ -236,5 +238,5 @@ class SequenceWriter:
             return
         batch = {name: np.stack([seq[name] for seq in self._ready]) for name in self._ready[0] if name != "priority"}
         priority = None if self.priority_fn is None else np.array([seq["priority"] for seq in self._ready])
-        self.replay.insert(**batch, priority=priority)
+        self.replay.insert(SequenceBlock(**batch, priority=priority))
         self._ready = []

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.replay.base import FRAMES_INSERTED, ReplayBase, ReplayStorage, gather_rows, sentinel_for
+from common.replay.base import FRAMES_INSERTED, Inserted, ReplayBase, ReplayStorage, gather_rows, sentinel_for
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,27 @@ class TransitionReplayConfig:
         return self.capacity + max(self.capacity // 16, 1024)
 
 
+class TransitionBlock(NamedTuple):
+    """M transitions and the F new frames they bring, for one `insert`."""
+
+    frames: np.ndarray
+    """[F, *frame_shape] frames not inserted before."""
+    history_ids: np.ndarray
+    """[H] int64 global ids of earlier frames (from earlier inserts' `Inserted.frame_ids`)."""
+    obs_ref: np.ndarray
+    """[M, S] int: o_t's frames, as indices into the concatenation (history_ids, the F new frames)."""
+    next_ref: np.ndarray
+    """[M, S] int: o_{t+n}'s frames, likewise."""
+    action: np.ndarray
+    """[M] int64."""
+    reward: np.ndarray
+    """[M] float32: n-step returns."""
+    discount: np.ndarray
+    """[M] float32."""
+    priority: np.ndarray | None = None
+    """[M] initial priorities (None: the running max priority)."""
+
+
 class TransitionBatch(NamedTuple):
     """A sampled batch; B = batch size, S = frame_stack."""
 
@@ -112,26 +133,12 @@ class TransitionReplay(ReplayBase):
         fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
         return cls(ReplayStorage.create(config, specs, fill))
 
-    def insert(
-        self,
-        frames: np.ndarray,
-        history_ids: np.ndarray,
-        obs_ref: np.ndarray,
-        next_ref: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        discount: np.ndarray,
-        priority: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, int]:
-        """Write F new frames and M transitions referencing them or earlier frames, under the lock.
+    def insert(self, block: TransitionBlock) -> Inserted:
+        """Write the block's new frames and its transitions under the lock (see `TransitionBlock`).
 
-        frames: [F, *frame_shape] new frames; history_ids: [H] int64 global ids of earlier frames
-        (returned by earlier inserts); obs_ref, next_ref: [M, S] int, indices into the concatenation
-        (history_ids, the F new frames); action [M]; reward [M] n-step returns; discount [M];
-        priority [M] (None: the running max priority).
-        Returns (global ids of the new frames [F] int64, number of transitions dropped because a
-        history frame had already been overwritten).
+        Transitions whose history frames were overwritten meanwhile are dropped and counted.
         """
+        frames, history_ids, obs_ref, next_ref, action, reward, discount, priority = block
         arrays = self.storage.arrays
         ring = self.storage.ring
         frames = np.asarray(frames).reshape(-1, *self.config.frame_shape)
@@ -168,7 +175,7 @@ class TransitionReplay(ReplayBase):
             referenced = np.concatenate([obs_slots, next_slots], axis=1)  # [M, 2S]
             np.maximum.at(arrays["frame_max_key"], referenced.reshape(-1), np.repeat(keys, referenced.shape[1]))
             ring.publish(slots, keys, None if priority is None else np.asarray(priority).reshape(-1)[keep])
-        return given_ids, int((~keep).sum())
+        return Inserted(keys, given_ids, int((~keep).sum()))
 
     def _refresh_old_history(self, history_ids: np.ndarray, frames: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
         """Copy history frames older than half the frame slack to new slots, as if written again.
@@ -282,13 +289,13 @@ class TransitionWriter:
 
         frames = np.stack(self._pending_frames) if self._pending_frames else np.empty((0, *self.replay.config.frame_shape))
         priorities = [item[5] for item in self._items]
-        new_ids, dropped = self.replay.insert(
+        _, new_ids, dropped = self.replay.insert(TransitionBlock(
             frames, history_ids, local(obs_steps), local(next_steps),
             np.array([item[2] for item in self._items], dtype=np.int64),
             np.array([item[3] for item in self._items], dtype=np.float32),
             np.array([item[4] for item in self._items], dtype=np.float32),
             None if any(p is None for p in priorities) else np.array(priorities, dtype=np.float64),
-        )
+        ))
         self.num_dropped += dropped
         for offset, frame_id in enumerate(new_ids):
             self._frame_id[self._first_pending + offset] = int(frame_id)
