@@ -95,6 +95,11 @@ def load_learner_state(learner: Learner, saved: dict[str, Any]) -> None:
     learner.counters.updates[0] = learner.updates
 
 
+def resume_note(learner: Learner) -> str:
+    """The end of the "resumed from" line of a replay-family run."""
+    return f" and {learner.updates:,} updates (the replay refills before learning goes on)"
+
+
 class RateLimit:
     """Keeps sampled items per inserted item near `samples_per_insert` after learning starts.
 
