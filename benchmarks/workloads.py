@@ -85,7 +85,7 @@ def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> Any:
     cfg = replay.config
     steps = num * cfg.length
     obs = synthetic_frames(steps, cfg.obs_shape, cfg.obs_dtype, rng).reshape(num, cfg.length, *cfg.obs_shape)
-    state = lambda: rng.standard_normal((num, cfg.hidden_size)).astype(np.float32)  # noqa: E731
+    state = lambda: rng.standard_normal((num, cfg.state_size)).astype(np.float32)  # noqa: E731
     return SequenceBlock(obs=obs, action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
                          discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool), h=state(),
                          c=state(), priority=rng.uniform(0.1, 10.0, num))

@@ -23,13 +23,13 @@ class LstmState(NamedTuple):
 
 
 class R2D2Network(nn.Module):
-    """Shared torso (Atari conv or MLP, `common.networks`) of width `torso_size`, a one-layer LSTM of
+    """Shared torso (Atari conv or MLP, `common.networks`) of width `hidden_size`, a one-layer LSTM of
     `lstm_size` units, then dueling value and advantage heads (Wang et al. 2016)."""
 
-    def __init__(self, obs_shape: Sequence[int], num_actions: int, torso_size: int, lstm_size: int):
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int):
         super().__init__()
         self.num_actions = num_actions
-        self.torso = make_torso(obs_shape, torso_size)
+        self.torso = make_torso(obs_shape, hidden_size)
         self.lstm = nn.LSTM(self.torso.out_dim + num_actions + 1, lstm_size)
         self.advantage = nn.Linear(lstm_size, num_actions)
         self.value = nn.Linear(lstm_size, 1)
@@ -63,4 +63,4 @@ class R2D2Network(nn.Module):
 
 
 def make_network(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> R2D2Network:
-    return R2D2Network(obs_shape, num_actions, cfg.torso_size, cfg.lstm_size)
+    return R2D2Network(obs_shape, num_actions, cfg.hidden_size, cfg.lstm_size)

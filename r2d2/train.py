@@ -33,7 +33,7 @@ DIAGNOSTIC_FIELDS = ("updates", "loss", "dq_stored", "dq_zero")
 def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> SequenceReplayConfig:
     """Whole observations per step: uint8 frame stacks on Atari, float32 vectors otherwise."""
     return SequenceReplayConfig(
-        capacity=cfg.replay_capacity, obs_shape=obs_shape, hidden_size=cfg.lstm_size, length=cfg.sequence_length,
+        capacity=cfg.replay_capacity, obs_shape=obs_shape, state_size=cfg.lstm_size, length=cfg.sequence_length,
         overlap=cfg.sequence_overlap, obs_dtype="uint8" if len(obs_shape) == 3 else "float32", alpha=cfg.alpha)
 
 

@@ -251,7 +251,7 @@ def test_transition_save_load_round_trip(tmp_path):
 
 
 def make_sequence_replay(capacity: int = 8) -> SequenceReplay:
-    return SequenceReplay.create(SequenceReplayConfig(capacity, obs_shape=(2,), hidden_size=3, length=4, overlap=2, obs_dtype="float32"))
+    return SequenceReplay.create(SequenceReplayConfig(capacity, obs_shape=(2,), state_size=3, length=4, overlap=2, obs_dtype="float32"))
 
 
 def test_sequence_writer_overlap_padding_and_round_trip(tmp_path):

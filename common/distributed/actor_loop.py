@@ -8,13 +8,14 @@ Ape-X ladder (Horgan et al. 2018, section 4.1), and looks at the learner's publi
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
+from common.distributed.config import ReplayRunConfig
 from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import make_env
 
@@ -37,7 +38,7 @@ def epsilon_ladder(num_envs: int, base: float = 0.4, alpha: float = 7.0) -> np.n
     return base ** (1.0 + alpha * np.arange(num_envs) / (num_envs - 1))
 
 
-def actor_envs(rank: int, cfg: Any) -> tuple[int, list[gym.Env], np.random.Generator, np.ndarray]:
+def actor_envs(rank: int, cfg: ReplayRunConfig) -> tuple[int, list[gym.Env], np.random.Generator, np.ndarray]:
     """Actor `rank`'s seed, its `cfg.envs_per_actor` training envs (env e seeded seed + e), its
     exploration generator and its slice of the epsilon ladder."""
     num = cfg.envs_per_actor

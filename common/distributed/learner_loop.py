@@ -22,6 +22,7 @@ from torch import nn
 
 from common.counters import RunCounters
 from common.distributed.actor_loop import Actor
+from common.distributed.config import ReplayRunConfig
 from common.distributed.seams import ParameterChannel, ReplayClient
 from common.errors import UsageError
 from common.supervisor import Supervisor
@@ -211,7 +212,7 @@ class SerialWork:
     seed gives the same updates; it stops exactly at total_steps.
     """
 
-    def __init__(self, cfg: Any, actors: list[Actor], learner: Learner, params: ParameterChannel):
+    def __init__(self, cfg: ReplayRunConfig, actors: list[Actor], learner: Learner, params: ParameterChannel):
         self.cfg, self.actors, self.learner, self.params = cfg, actors, learner, params
         self.rate = RateLimit(cfg.samples_per_insert, cfg.batch_size)
 
@@ -243,7 +244,7 @@ class SerialWork:
             actor.close()
 
 
-def start_actors(cfg: Any, supervisor: Supervisor, make_actor: Callable[..., Actor], actor_main: Callable[..., None],
+def start_actors(cfg: ReplayRunConfig, supervisor: Supervisor, make_actor: Callable[..., Actor], actor_main: Callable[..., None],
                  replay: Any, learner: Learner, params: ParameterChannel,
                  counters: RunCounters) -> ParallelLearnerWork | SerialWork:
     """The actors, and the work the owner loop does between its checks.

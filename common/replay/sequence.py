@@ -29,7 +29,7 @@ class SequenceReplayConfig:
     """Maximum number of live sequences (FIFO)."""
     obs_shape: tuple[int, ...]
     """Shape of one step's observation."""
-    hidden_size: int
+    state_size: int
     """Size of each of the recurrent state vectors h and c."""
     length: int = 80
     """Steps per sequence (burn-in + unroll)."""
@@ -42,8 +42,8 @@ class SequenceReplayConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "obs_shape", tuple(int(d) for d in self.obs_shape))
-        if self.capacity < 1 or self.length < 1 or self.hidden_size < 1:
-            raise ValueError("capacity, length and hidden_size must be >= 1")
+        if self.capacity < 1 or self.length < 1 or self.state_size < 1:
+            raise ValueError("capacity, length and state_size must be >= 1")
         if not 0 <= self.overlap < self.length:
             raise ValueError(f"overlap must lie in [0, length={self.length}), got {self.overlap}")
 
@@ -68,7 +68,7 @@ class SequenceBlock(NamedTuple):
 
 
 class SequenceBatch(NamedTuple):
-    """A sampled batch; B = batch size, T = sequence length, H = hidden size."""
+    """A sampled batch; B = batch size, T = sequence length, H = state size."""
 
     obs: np.ndarray
     """[B, T, *obs_shape] obs_dtype."""
@@ -113,7 +113,7 @@ class SequenceReplay(ReplayBase):
     @classmethod
     def create(cls, config: SequenceReplayConfig) -> "SequenceReplay":
         """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
-        n, t, hidden = config.capacity, config.length, config.hidden_size
+        n, t, hidden = config.capacity, config.length, config.state_size
         specs = [
             ("obs", (n, t, *config.obs_shape), config.obs_dtype),
             ("action", (n, t), np.int64),
@@ -224,8 +224,8 @@ class SequenceWriter:
         seq["episode_start"] = np.bool_(self._starts_episode)
         stride = cfg.length - cfg.overlap
         after = self._steps[stride] if count > stride else None
-        seq["next_h"] = np.zeros(cfg.hidden_size, np.float32) if after is None else np.asarray(after[4], np.float32)
-        seq["next_c"] = np.zeros(cfg.hidden_size, np.float32) if after is None else np.asarray(after[5], np.float32)
+        seq["next_h"] = np.zeros(cfg.state_size, np.float32) if after is None else np.asarray(after[4], np.float32)
+        seq["next_c"] = np.zeros(cfg.state_size, np.float32) if after is None else np.asarray(after[5], np.float32)
         # now, while the caller's state matches this sequence (an actor reads its own Q-values of these steps)
         seq["priority"] = None if self.priority_fn is None else float(self.priority_fn(seq))
         self._ready.append(seq)
