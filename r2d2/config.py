@@ -36,8 +36,9 @@ class Config(ReplayRunConfig):
     lr: float = 1e-4
     adam_eps: float = 1e-3
     batch_size: int = 64
-    replay_capacity: int = 4000
-    """sequences held by the replay (on Atari about 2.3 MB of shared memory each: 80 stacks of 4 frames)"""
+    replay_capacity: int = 25_000
+    """sequences held by the replay (on Atari about 312 KB of shared memory each: every 84x84 frame is stored
+    once, and overlapping sequences share theirs)"""
     alpha: float = 0.9
     beta: float = 0.6
     learning_starts: int = 1000

@@ -31,10 +31,13 @@ DIAGNOSTIC_FIELDS = ("updates", "loss", "dq_stored", "dq_zero")
 
 
 def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> SequenceReplayConfig:
-    """Whole observations per step: uint8 frame stacks on Atari, float32 vectors otherwise."""
+    """Atari's uint8 stacks [S, H, W] are stored one frame per step, shared by the sequences that
+    show it; float32 vectors as whole observations."""
+    stacked = len(obs_shape) == 3
     return SequenceReplayConfig(
         capacity=cfg.replay_capacity, obs_shape=obs_shape, state_size=cfg.lstm_size, length=cfg.sequence_length,
-        overlap=cfg.sequence_overlap, obs_dtype="uint8" if len(obs_shape) == 3 else "float32", alpha=cfg.alpha)
+        overlap=cfg.sequence_overlap, obs_dtype="uint8" if stacked else "float32", alpha=cfg.alpha,
+        frame_stack=obs_shape[0] if stacked else None)
 
 
 class DiagnosticLog:

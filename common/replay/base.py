@@ -252,7 +252,7 @@ class BufferPool:
         return fresh
 
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: a blank frame after the frame ring
 
 
 def save_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
@@ -351,6 +351,16 @@ class ReplayBase:
     def attach(cls, handle: ReplayHandle):
         """Attach from a spawned child to the replay whose `handle` it was given."""
         return cls(ReplayStorage.attach(handle))
+
+    @staticmethod
+    def specs(config: Any) -> list[tuple[str, tuple[int, ...], Any]]:
+        """The replay's own shared arrays (besides the ring's) for `config`."""
+        raise NotImplementedError
+
+    @classmethod
+    def shared_bytes(cls, config: Any) -> int:
+        """Bytes of shared memory a replay of `config` takes, computed without allocating it."""
+        return SharedArrays.nbytes_for([*ring_specs(config.capacity), *cls.specs(config)])
 
     @property
     def handle(self) -> ReplayHandle:
