@@ -1,7 +1,7 @@
 """R2D2's sequence replay on Atari: frames stored once (the frame ring) against whole 4-frame stacks per
 step (the stacked layout), both measured in the same run.
 
-    python -m benchmarks.sequence_replay     # about 40 s
+    python -m benchmarks.sequence_replay     # about 30 s
 
 Shared memory per 80-step sequence (length 80, overlap 40, LSTM 512) and what fits in 8 GB, from each
 layout's array specs at R2D2's default capacity (nothing that large is allocated); Ape-X's transition

@@ -7,12 +7,8 @@ computed from the Q-values the actor already computed to act (its own network, r
 network), with the learner's loss function, so no extra forward pass is needed.
 
 Speed: the actor's forward pass runs the LSTM as one `nn.LSTMCell` step on the network's own LSTM
-parameters (`act_step`). On CPU, `nn.LSTM` called for a single step takes oneDNN's path, several times
-slower than PyTorch's native kernel that the cell uses (16 envs, one thread, weights in cache: the
-whole step 7.3 ms with `R2D2Network.step`, 2.9 ms with `act_step`). In an Atari actor with 16 envs,
-where env stepping evicts the weights, the gain is smaller: 1,114 -> 1,279 agent steps per CPU-second
-(medians of 5 alternating runs, load 5-6 on 2 cores), 1,277 -> 1,307 agent steps/s (medians of 3,
-load below 1). The results agree with `R2D2Network.step` to float rounding;
+parameters (`act_step`), because on CPU `nn.LSTM` called for a single step takes oneDNN's slower path
+(benchmarks/results/r2d2_act_step.md). The results agree with `R2D2Network.step` to float rounding;
 tests/test_benchmarks_throughput.py checks it.
 """
 from __future__ import annotations
