@@ -20,9 +20,9 @@ from apex.loss import PRIORITY_FLOOR
 from apex.network import QNetwork
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
-from common.distributed.seams import ParameterChannel
+from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import episode_return
-from common.replay.transition import TransitionReplay, TransitionWriter
+from common.replay.transition import TransitionBatch, TransitionBlock, TransitionReplay, TransitionWriter
 
 
 class NStepTransition(NamedTuple):
@@ -84,8 +84,8 @@ def newest_frame(obs: np.ndarray, stacked: bool) -> np.ndarray:
 class Actor:
     """`envs_per_actor` envs of actor `rank`, its network copy, n-step buffers and replay writers."""
 
-    def __init__(self, rank: int, cfg: Config, replay: TransitionReplay, params: ParameterChannel,
-                 counters: RunCounters, counter_row: int | None = None):
+    def __init__(self, rank: int, cfg: Config, replay: ReplayClient[TransitionBlock, TransitionBatch],
+                 params: ParameterChannel, counters: RunCounters, counter_row: int | None = None):
         self.rank, self.cfg, self.counters = rank, cfg, counters
         self.row = rank if counter_row is None else counter_row
         num = cfg.envs_per_actor

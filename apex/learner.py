@@ -19,7 +19,8 @@ from apex.loss import PRIORITY_FLOOR, double_q_nstep_loss
 from apex.network import QNetwork
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
-from common.replay.transition import TransitionBatch, TransitionReplay
+from common.distributed.seams import ReplayClient
+from common.replay.transition import TransitionBatch, TransitionBlock
 
 
 class DeviceBatch(NamedTuple):
@@ -44,7 +45,7 @@ def to_device(batch: TransitionBatch, device: torch.device) -> DeviceBatch:
 
 class Learner:
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
-                 replay: TransitionReplay, counters: RunCounters):
+                 replay: ReplayClient[TransitionBlock, TransitionBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
         torch.manual_seed(cfg.seed)
         self.net = QNetwork(obs_shape, num_actions, cfg.hidden_size, cfg.dueling).to(device)

@@ -23,10 +23,10 @@ from torch import nn
 
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
-from common.distributed.seams import ParameterChannel
+from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import episode_return
 from common.networks import dueling_aggregate
-from common.replay.sequence import SequenceReplay, SequenceWriter
+from common.replay.sequence import SequenceBatch, SequenceBlock, SequenceReplay, SequenceWriter
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
 from r2d2.network import LstmState, R2D2Network, make_network
@@ -82,8 +82,8 @@ class EnvStream:
 class Actor:
     """`envs_per_actor` envs of actor `rank`, its network copy and one sequence writer per env."""
 
-    def __init__(self, rank: int, cfg: Config, replay: SequenceReplay, params: ParameterChannel,
-                 counters: RunCounters, counter_row: int | None = None):
+    def __init__(self, rank: int, cfg: Config, replay: ReplayClient[SequenceBlock, SequenceBatch],
+                 params: ParameterChannel, counters: RunCounters, counter_row: int | None = None):
         self.rank, self.cfg, self.counters = rank, cfg, counters
         self.row = rank if counter_row is None else counter_row
         seed, self.envs, self.rng, self.epsilons = actor_envs(rank, cfg)

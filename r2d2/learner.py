@@ -23,7 +23,8 @@ import torch
 
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
-from common.replay.sequence import SequenceBatch, SequenceReplay
+from common.distributed.seams import ReplayClient
+from common.replay.sequence import SequenceBatch, SequenceBlock
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
 from r2d2.network import LstmState, R2D2Network, make_network
@@ -75,7 +76,7 @@ def q_discrepancy(q: torch.Tensor, q_true: torch.Tensor, valid: torch.Tensor) ->
 
 class Learner:
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
-                 replay: SequenceReplay, counters: RunCounters):
+                 replay: ReplayClient[SequenceBlock, SequenceBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
         torch.manual_seed(cfg.seed)
         self.net: R2D2Network = make_network(cfg, obs_shape, num_actions).to(device)

@@ -22,6 +22,7 @@ class ListReplay:
 
     def __init__(self, capacity: int, alpha: float):
         self.capacity, self.alpha = capacity, alpha
+        self.config = TransitionReplayConfig(capacity, frame_shape=(2,), frame_dtype="float32", alpha=alpha)
         self.frames: dict[int, np.ndarray] = {}
         self.items: dict[int, tuple[int, int, int, float, float]] = {}  # key -> obs id, next id, a, r, discount
         self.priority: dict[int, float] = {}

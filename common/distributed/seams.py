@@ -7,7 +7,7 @@ machines implements the same two, so nothing here names a lock, a segment or a c
 """
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from torch import nn
@@ -20,6 +20,9 @@ BatchT = TypeVar("BatchT", covariant=True)
 
 class ReplayClient(Protocol[BlockT, BatchT]):
     """A prioritized replay as its writers and its learner see it."""
+
+    config: Any
+    """The replay's layout (capacity, frame shape and stack, sequence length, ...): plain data."""
 
     def insert(self, block: BlockT) -> Inserted:
         """Insert a block of items, each with its initial priority (None: the running max priority)."""
