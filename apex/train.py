@@ -14,8 +14,8 @@ from apex.config import Config, make_config
 from apex.learner import Learner
 from common.cli import run_cli
 from common.counters import RunCounters
-from common.distributed.learner_loop import (ParallelLearnerWork, SerialWork, resolve_device, resume_note,
-                                             start_actors)
+from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
+                                             resume_note, start_actors)
 from common.distributed.params import PublishedParams
 from common.recipe import TrainRun, checkpoint_meta, probe_env
 from common.replay.transition import TransitionReplay, TransitionReplayConfig
@@ -36,7 +36,7 @@ def main(cfg: Config) -> RunSummary:
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     replay = TransitionReplay.create(replay_config(cfg, obs_shape))
-    work: ParallelLearnerWork | SerialWork | None = None
+    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
         meta = checkpoint_meta(cfg, "apex", learner.net, dueling=cfg.dueling)

@@ -15,8 +15,8 @@ from typing import Callable
 
 from common.cli import run_cli
 from common.counters import RunCounters
-from common.distributed.learner_loop import (ParallelLearnerWork, SerialWork, resolve_device, resume_note,
-                                             start_actors)
+from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
+                                             resume_note, start_actors)
 from common.distributed.params import PublishedParams
 from common.envs import is_atari
 from common.logger import RunLogger
@@ -82,7 +82,7 @@ def main(cfg: Config) -> RunSummary:
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     replay = SequenceReplay.create(replay_config(cfg, obs_shape))
-    work: ParallelLearnerWork | SerialWork | None = None
+    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)

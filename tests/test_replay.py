@@ -2,6 +2,7 @@
 import multiprocessing as mp
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -402,14 +403,14 @@ def test_a_writer_killed_inside_the_lock_hangs_nobody_and_leaves_no_torn_item():
 def stacked_and_framed(capacity: int, length: int, overlap: int, stack: int, frame: tuple[int, ...], **kwargs):
     """The same sequence replay twice: whole observations per step, and frames stored once."""
     shape = (stack, *frame)
-    return (SequenceReplay.create(SequenceReplayConfig(capacity, shape, 2, length, overlap, **kwargs)),
-            SequenceReplay.create(SequenceReplayConfig(capacity, shape, 2, length, overlap, frame_stack=stack, **kwargs)))
+    stacked = SequenceReplayConfig(capacity, shape, 2, length, overlap, **kwargs)
+    return SequenceReplay.create(stacked), SequenceReplay.create(replace(stacked, frame_stack=stack))
 
 
 def feed(writers, obs, t: int, last: bool) -> None:
     for writer in writers:
-        writer.add_step(obs, t % 3, float(t), 0.0 if last else 0.9, np.full(2, t, np.float32), -np.full(2, t, np.float32),
-                        (t - 1) % 3, float(t - 1))
+        state = np.full(2, t, np.float32)
+        writer.add_step(obs, t % 3, float(t), 0.0 if last else 0.9, state, -state, (t - 1) % 3, float(t - 1))
         if last:
             writer.end_episode()
 

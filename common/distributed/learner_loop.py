@@ -25,6 +25,7 @@ from common.distributed.actor_loop import Actor
 from common.distributed.config import ReplayRunConfig
 from common.distributed.seams import ParameterChannel, ReplayClient
 from common.errors import UsageError
+from common.replay.base import ReplayBase
 from common.supervisor import Supervisor
 
 WORK_SECONDS = 0.02  # learner (and serial actor) work between two checks of the owner loop
@@ -204,7 +205,7 @@ class ParallelLearnerWork:
             self.prefetcher.close()
 
 
-class SerialWork:
+class SerialActorLearnerWork:
     """Serial mode: every actor steps its envs once, then the learner catches up with the ratio, all
     in the owner's process.
 
@@ -244,18 +245,20 @@ class SerialWork:
             actor.close()
 
 
-def start_actors(cfg: ReplayRunConfig, supervisor: Supervisor, make_actor: Callable[..., Actor], actor_main: Callable[..., None],
-                 replay: Any, learner: Learner, params: ParameterChannel,
-                 counters: RunCounters) -> ParallelLearnerWork | SerialWork:
-    """The actors, and the work the owner loop does between its checks.
+def start_actors(cfg: ReplayRunConfig, supervisor: Supervisor, make_actor: Callable[..., Actor],
+                 actor_main: Callable[..., None], replay: ReplayBase, learner: Learner, params: ParameterChannel,
+                 counters: RunCounters) -> ParallelLearnerWork | SerialActorLearnerWork:
+    """The actors, and the work the owner loop does between its checks. `replay` is the owner's
+    shared-memory replay: actor processes attach to it through its handle.
 
-    Serial: `make_actor(rank, cfg, replay, params, counters)` in this process, stepped by SerialWork.
+    Serial: `make_actor(rank, cfg, replay, params, counters)` in this process, stepped by
+    SerialActorLearnerWork.
     Otherwise one supervised process per actor running `actor_main(rank, cfg, replay.handle, params,
     counters, insert limit, should_stop)`, and ParallelLearnerWork for the learner under the rate limit.
     """
     if cfg.serial:
         actors = [make_actor(rank, cfg, replay, params, counters) for rank in range(cfg.num_workers)]
-        return SerialWork(cfg, actors, learner, params)
+        return SerialActorLearnerWork(cfg, actors, learner, params)
     insert_limit = torch.full((1,), -1, dtype=torch.int64).share_memory_()
     for rank in range(cfg.num_workers):
         supervisor.start(f"actor-{rank}", actor_main, (rank, cfg, replay.handle, params, counters, insert_limit))
