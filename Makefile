@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.thread_scaling --family async --seeds 1
 	$(PY) -m benchmarks.thread_scaling --family replay --seeds 1
 	$(PY) -m benchmarks.compare --preset quick
+	$(PY) -m benchmarks.sequence_replay
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

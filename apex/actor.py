@@ -9,31 +9,20 @@ pass of its own.
 """
 from __future__ import annotations
 
-import time
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from apex.config import Config
 from apex.loss import PRIORITY_FLOOR
-from apex.network import PublishedParams, QNetwork
+from apex.network import QNetwork
 from common.counters import RunCounters
-from common.envs import episode_return, make_env
-from common.replay import ITEMS_INSERTED, ReplayBase
-from common.replay_transition import TransitionReplay, TransitionWriter
-
-
-def epsilon_ladder(num_envs: int, base: float = 0.4, alpha: float = 7.0) -> np.ndarray:
-    """epsilon_i = base^(1 + alpha * i / (N - 1)) for env i of N (Horgan et al. 2018, section 4.1).
-
-    Returns [N] float64; a single env gets `base`.
-    """
-    if num_envs == 1:
-        return np.array([base])
-    return base ** (1.0 + alpha * np.arange(num_envs) / (num_envs - 1))
+from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
+from common.distributed.seams import ParameterChannel, ReplayClient
+from common.envs import episode_return
+from common.replay.transition import TransitionBatch, TransitionBlock, TransitionReplay, TransitionWriter
 
 
 class NStepTransition(NamedTuple):
@@ -92,22 +81,12 @@ def newest_frame(obs: np.ndarray, stacked: bool) -> np.ndarray:
     return obs[-1] if stacked else obs
 
 
-def actor_envs(rank: int, cfg: Any) -> tuple[int, list[gym.Env], np.random.Generator, np.ndarray]:
-    """Actor `rank`'s seed, its `cfg.envs_per_actor` training envs (env e seeded seed + e), its
-    exploration generator and its slice of the epsilon ladder (Ape-X and R2D2 configs)."""
-    num = cfg.envs_per_actor
-    seed = cfg.seed + 1000 * (rank + 1)
-    envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions) for e in range(num)]
-    epsilons = epsilon_ladder(cfg.num_envs, cfg.epsilon_base, cfg.epsilon_alpha)[rank * num:(rank + 1) * num]
-    return seed, envs, np.random.default_rng(seed), epsilons
-
-
 class Actor:
     """`envs_per_actor` envs of actor `rank`, its network copy, n-step buffers and replay writers."""
 
-    def __init__(self, rank: int, cfg: Config, replay: TransitionReplay, params: PublishedParams,
-                 counters: RunCounters, counter_row: int | None = None):
-        self.rank, self.cfg, self.params, self.counters = rank, cfg, params, counters
+    def __init__(self, rank: int, cfg: Config, replay: ReplayClient[TransitionBlock, TransitionBatch],
+                 params: ParameterChannel, counters: RunCounters, counter_row: int | None = None):
+        self.rank, self.cfg, self.counters = rank, cfg, counters
         self.row = rank if counter_row is None else counter_row
         num = cfg.envs_per_actor
         seed, self.envs, self.rng, self.epsilons = actor_envs(rank, cfg)
@@ -115,7 +94,7 @@ class Actor:
         obs_shape = self.envs[0].observation_space.shape
         self.stacked = replay.config.frame_stack is not None
         self.net = QNetwork(obs_shape, self.num_actions, cfg.hidden_size, cfg.dueling)
-        self.version = params.pull(self.net, -1)
+        self.refresh = ParamRefresh(params, self.net, cfg.param_refresh_steps)
         self.replay = replay
         history = max(64, cfg.n_step + replay.config.stack + 2)
         self.writers = [TransitionWriter(replay, cfg.replay_block_size, history) for _ in range(num)]
@@ -126,7 +105,6 @@ class Actor:
             obs, _ = env.reset(seed=seed + e)
             self.obs.append(obs)
             self.steps.append(self.writers[e].add_frame(newest_frame(obs, self.stacked), True))
-        self.env_steps = 0
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """obs: [E, *obs_shape] -> [E, A] float32."""
@@ -139,9 +117,7 @@ class Actor:
         values = q.max(axis=1)
         for e, buffer in enumerate(self.buffers):
             self._write(e, buffer.pop_ready(self.steps[e], float(values[e])))
-        explore = self.rng.random(len(self.envs)) < self.epsilons
-        random_actions = self.rng.integers(self.num_actions, size=len(self.envs))
-        actions = np.where(explore, random_actions, q.argmax(axis=1))
+        actions = epsilon_greedy(q, self.epsilons, self.rng)
         for e, env in enumerate(self.envs):
             action = int(actions[e])
             obs, reward, terminated, truncated, info = env.step(action)
@@ -157,10 +133,7 @@ class Actor:
                 step = self.writers[e].add_frame(newest_frame(obs, self.stacked), True)
             self.obs[e], self.steps[e] = obs, step
         self.counters.steps[self.row] += len(self.envs)
-        before = self.env_steps
-        self.env_steps += len(self.envs)
-        if self.env_steps // self.cfg.param_refresh_steps != before // self.cfg.param_refresh_steps:
-            self.version = self.params.pull(self.net, self.version)
+        self.refresh.count(len(self.envs))
 
     def _write(self, e: int, transitions: list[NStepTransition]) -> None:
         for t in transitions:
@@ -171,26 +144,12 @@ class Actor:
             env.close()
 
 
-def run_actor(rank: int, cfg: Config, replay_handle, params: PublishedParams, counters: RunCounters,
+def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, counters: RunCounters,
               insert_limit: torch.Tensor, should_stop: Callable[[], bool]) -> None:
     """An actor process: step until told to stop, pausing while the replay is ahead of `insert_limit`
     (the learner's rate limit; negative: no limit)."""
     replay = TransitionReplay.attach(replay_handle)
-    act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
-
-
-def act_until_stopped(actor: Any, replay: ReplayBase, insert_limit: torch.Tensor,
-                      should_stop: Callable[[], bool]) -> None:
-    """An actor process's loop (Ape-X and R2D2): `actor.step()` until told to stop, pausing while the
-    replay is ahead of `insert_limit`; then closes the actor and this process's view of the replay."""
-    inserted = replay.storage.ring.counters
     try:
-        while not should_stop():
-            limit = int(insert_limit[0])
-            if 0 <= limit < int(inserted[ITEMS_INSERTED]):
-                time.sleep(0.002)
-                continue
-            actor.step()
+        act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
     finally:
-        actor.close()
         replay.close()

@@ -260,10 +260,11 @@ def apex_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
     n-step buffers, initial priorities, replay inserts)."""
     from apex.actor import Actor
     from apex.config import make_config
-    from apex.network import PublishedParams, QNetwork
+    from apex.network import QNetwork
     from apex.train import replay_config
     from common.counters import RunCounters
-    from common.replay_transition import TransitionReplay
+    from common.distributed.params import PublishedParams
+    from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 100_000})
     obs_shape, num_actions = env_shape(env_id)
@@ -277,14 +278,13 @@ def apex_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
 
 def learner_rate(learner: Any, seconds: float, warmup_seconds: float) -> Rate:
     """Updates/s of an Ape-X-interface learner driven as `python -m apex.train` / `r2d2.train` drive
-    it (`ApexWork`: prefetched batches, priorities written back, parameters published)."""
+    it (`ParallelLearnerWork`: prefetched batches, priorities written back, parameters published)."""
     import torch
 
-    from apex.learner import RateLimit
-    from apex.network import PublishedParams
-    from apex.train import ApexWork
+    from common.distributed.learner_loop import ParallelLearnerWork, RateLimit
+    from common.distributed.params import PublishedParams
 
-    work = ApexWork(learner, PublishedParams(learner.net), RateLimit(0.0, learner.cfg.batch_size))
+    work = ParallelLearnerWork(learner, PublishedParams(learner.net), RateLimit(0.0, learner.cfg.batch_size))
     try:
         work()  # starts the prefetch thread
 
@@ -309,7 +309,7 @@ def apex_learner_updates(env_id: str, device: str, seconds: float, warmup_second
     from apex.learner import Learner
     from apex.train import replay_config
     from common.counters import RunCounters
-    from common.replay_transition import TransitionReplay
+    from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "replay_capacity": 20_000, "learning_starts": 5_000, "device": device})
     obs_shape, num_actions = env_shape(env_id)
@@ -331,6 +331,8 @@ def synthetic_frames(count: int, frame_shape: tuple[int, ...], dtype: str, rng: 
 def fill_transition_replay(replay: Any, count: int, rng: np.random.Generator) -> None:
     """Insert `count` transitions (at most to capacity) as episodes of EPISODE_STEPS frames: n-step
     transitions, reset-padded stacks, random actions, rewards and priorities."""
+    from common.replay.transition import TransitionBlock
+
     cfg = replay.config
     target = min(count, cfg.capacity)
     while len(replay) < target:
@@ -339,9 +341,9 @@ def fill_transition_replay(replay: Any, count: int, rng: np.random.Generator) ->
         offsets = np.arange(-cfg.stack + 1, 1)
         obs_ref = np.maximum(t[:, None] + offsets, 0)  # [M, S]
         next_ref = np.maximum(t[:, None] + N_STEP + offsets, 0)
-        replay.insert(synthetic_frames(num, cfg.frame_shape, cfg.frame_dtype, rng), [], obs_ref, next_ref,
-                      rng.integers(0, 6, len(t)), rng.random(len(t)), np.full(len(t), 0.99 ** N_STEP),
-                      rng.uniform(0.1, 10.0, len(t)))
+        replay.insert(TransitionBlock(synthetic_frames(num, cfg.frame_shape, cfg.frame_dtype, rng), [], obs_ref,
+                                      next_ref, rng.integers(0, 6, len(t)), rng.random(len(t)),
+                                      np.full(len(t), 0.99 ** N_STEP), rng.uniform(0.1, 10.0, len(t))))
 
 
 def sample_update_rate(replay: Any, batch_size: int, seconds: float, warmup_seconds: float = 1.0) -> Rate:
@@ -358,7 +360,7 @@ def sample_update_rate(replay: Any, batch_size: int, seconds: float, warmup_seco
 
 def insert_worker(handle: Any, seconds: float, start: Any, counts: Any, slot: int) -> None:
     """One writer process: frames and 1-step transitions through a TransitionWriter for `seconds`."""
-    from common.replay_transition import TransitionReplay, TransitionWriter
+    from common.replay.transition import TransitionReplay, TransitionWriter
 
     replay = TransitionReplay.attach(handle)
     writer = TransitionWriter(replay, block_size=64)

@@ -1,4 +1,4 @@
-"""Prioritized replay throughput: ours (common/replay_transition.py) against cpprb, side by side.
+"""Prioritized replay throughput: ours (common/replay/transition.py) against cpprb, side by side.
 
     python -m benchmarks.replay            # 1M capacity, about 3 minutes
     python -m benchmarks.replay --quick    # 100k capacity, well under a minute
@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks.measure import (BATCH_SIZE, fill_transition_replay, in_fresh_process, insert_rate, load_average,
                                 sample_update_rate, synthetic_frames, timed_rate, write_table)
-from common.replay_transition import TransitionReplay, TransitionReplayConfig
+from common.replay.transition import TransitionReplay, TransitionReplayConfig
 
 try:
     import cpprb

@@ -1,9 +1,9 @@
-"""Throughput on this box, layer by layer, in one run and one table (issue 6; issue 5's R2D2 figures).
+"""Throughput on this box, layer by layer, in one run and one table, R2D2's actor and learner figures included.
 
     python -m benchmarks.throughput --quick                   # 3 s per figure, about 3 minutes
     python -m benchmarks.throughput                           # 10 s per figure (learners 30 s), about 10 minutes
     python -m benchmarks.throughput --games ALE/Pong-v5 ALE/Breakout-v5   # env layers on both games
-    python -m benchmarks.throughput --quick --parts env actor # issue 5's actor figures only
+    python -m benchmarks.throughput --quick --parts env actor # the env and actor figures only
 
   env:     env stepping alone with random actions, per game: bare ALE (`ale.act`, one emulator frame a
            call, no observation), gymnasium's ALE env as `gym.make(game)` gives it (frameskip 4, sticky
@@ -25,8 +25,8 @@ Every figure comes from a fresh process (`benchmarks.measure.in_fresh_process`) 
 workloads of benchmarks/workloads.py or benchmarks/measure.py. Rates are per wall-clock second and per
 CPU-second of the measuring process (what it does with a core to itself); frames are emulator frames
 (4 per agent step); `vs_bare_ale` is frames/s over bare ALE's frames/s on the same game in the same
-run, `vs_bare_ale_cpu` the same per CPU-second (steadier on a busy box). Issue 5's R2D2 benchmark is
-the R2D2 actor rows against the env rows, and the R2D2 learner rows. Writes
+run, `vs_bare_ale_cpu` the same per CPU-second (steadier on a busy box). R2D2's benchmark is the
+R2D2 actor rows against the env rows and the target below, and the R2D2 learner rows. Writes
 benchmarks/results/throughput.{csv,md,png}.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ from benchmarks.workloads import (SEQUENCE_BLOCK, a3c_worker_steps, envpool_step
 FRAMES_PER_STEP = 4
 COLUMNS = ["section", "measure", "env", "setting", "rate", "per_cpu_s", "unit", "frames_per_s", "vs_bare_ale",
            "vs_bare_ale_cpu"]
-R2D2_TARGET_STEPS = 1_000  # issue 5: agent steps/s per actor process
+R2D2_TARGET_STEPS = 1_000  # agent steps/s an R2D2 actor process is to reach
 
 
 @dataclass(frozen=True)
@@ -180,12 +180,12 @@ def replay_rows(env_id: str, preset: Preset) -> list[dict]:
 
 
 def r2d2_note(rows: list[dict]) -> list[str]:
-    """Issue 5's figure in sentences: each R2D2 actor row against the target, then the env layers of the run."""
+    """R2D2's actor figures in sentences: each R2D2 actor row against the target, then the env layers of the run."""
     actors = [r for r in rows if r["measure"].startswith("R2D2 actor") and isinstance(r["rate"], (int, float))]
     if not actors:
         return []
     lines = [f"R2D2 actor, {r['setting']}: {r['rate']:,} agent steps/s per actor process ({r['per_cpu_s']:,} per "
-             f"CPU-second): {'meets' if r['rate'] >= R2D2_TARGET_STEPS else 'misses'} issue 5's target of "
+             f"CPU-second): {'meets' if r['rate'] >= R2D2_TARGET_STEPS else 'misses'} the R2D2 actor target of "
              f"{R2D2_TARGET_STEPS:,} in wall-clock terms." for r in actors]
     envs = [r for r in rows if r["section"] == "env" and r["env"] == actors[0]["env"]
             and r["measure"] in ("bare ALE (ale.act)", "our DQN env stack")]

@@ -60,11 +60,12 @@ def a3c_worker_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate
 def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
     """Agent steps/s of one R2D2 actor (`r2d2.actor.Actor.step`: its envs, one batched LSTM step,
     sequence cutting, initial priorities, replay inserts)."""
-    from apex.network import PublishedParams
     from common.counters import RunCounters
-    from common.replay_sequence import SequenceReplay
-    from r2d2.actor import Actor, make_network
+    from common.distributed.params import PublishedParams
+    from common.replay.sequence import SequenceReplay
+    from r2d2.actor import Actor
     from r2d2.config import make_config
+    from r2d2.network import make_network
     from r2d2.train import replay_config
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 64})
@@ -77,29 +78,42 @@ def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
         replay.close()
 
 
-def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """`num` full synthetic sequences for `replay.insert` (random frames, actions, rewards, states)."""
+def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> Any:
+    """`num` full synthetic sequences for `replay.insert`, cut from one episode as an actor cuts them
+    (consecutive ones overlapping), with random frames, actions, rewards, states and priorities."""
+    from common.replay.sequence import SequenceBlock
+
     cfg = replay.config
-    steps = num * cfg.length
-    obs = synthetic_frames(steps, cfg.obs_shape, cfg.obs_dtype, rng).reshape(num, cfg.length, *cfg.obs_shape)
-    state = lambda: rng.standard_normal((num, cfg.hidden_size)).astype(np.float32)  # noqa: E731
-    return dict(obs=obs, action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
-                discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool), h=state(),
-                c=state(), priority=rng.uniform(0.1, 10.0, num))
+    stride = cfg.length - cfg.overlap
+    steps = stride * np.arange(num)[:, None] + np.arange(cfg.length)  # [M, T]: each step's number
+    frames = synthetic_frames(int(steps.max()) + cfg.stack, cfg.frame_shape, cfg.obs_dtype, rng)
+    state = lambda: rng.standard_normal((num, cfg.state_size)).astype(np.float32)  # noqa: E731
+    return SequenceBlock(frames, np.empty(0, np.int64), steps[..., None] + np.arange(cfg.stack),
+                         action=rng.integers(0, 6, (num, cfg.length)), reward=rng.random((num, cfg.length)),
+                         discount=np.full((num, cfg.length), 0.997), mask=np.ones((num, cfg.length), bool),
+                         h=state(), c=state(), prev_action=np.zeros(num, np.int64), prev_reward=np.zeros(num),
+                         episode_start=np.zeros(num, bool), next_h=state(), next_c=state(),
+                         priority=rng.uniform(0.1, 10.0, num))
 
 
 def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, Any]:
     """(R2D2's Atari config with `capacity` sequences, its sequence replay filled with synthetic ones)."""
-    from common.replay_sequence import SequenceReplay
+    from common.replay.sequence import SequenceReplay
     from r2d2.config import make_config
     from r2d2.train import replay_config
 
     cfg = make_config({"env_id": env_id, "replay_capacity": capacity, "learning_starts": 0, "device": device})
     replay = SequenceReplay.create(replay_config(cfg, env_shape(env_id)[0]))
-    rng = np.random.default_rng(0)
-    while len(replay) < capacity:
-        replay.insert(**sequence_block(replay, min(SEQUENCE_BLOCK, capacity - len(replay)), rng))
+    fill_sequence_replay(replay, np.random.default_rng(0))
     return cfg, replay
+
+
+def fill_sequence_replay(replay: Any, rng: np.random.Generator) -> None:
+    """Fill `replay` with synthetic sequences, in blocks of up to 64 cut from one episode each (long
+    episodes, as Atari's: a frame ring then holds its capacity of sequences)."""
+    capacity = replay.config.capacity
+    while len(replay) < capacity:
+        replay.insert(sequence_block(replay, min(64, capacity - len(replay)), rng))
 
 
 def r2d2_learner_sequences(env_id: str, device: str, capacity: int, seconds: float, warmup_seconds: float) -> Rate:
@@ -121,7 +135,7 @@ def r2d2_learner_sequences(env_id: str, device: str, capacity: int, seconds: flo
 def transition_replay_ops(seconds: float, warmup_seconds: float) -> dict[str, Any]:
     """Atari transition replay, 100k capacity, filled: inserts/s of one writer process (wall clock
     only: the writer is another process) and sample-512 + priority-update batches/s."""
-    from common.replay_transition import TransitionReplay, TransitionReplayConfig
+    from common.replay.transition import TransitionReplay, TransitionReplayConfig
 
     replay = TransitionReplay.create(TransitionReplayConfig(100_000, frame_shape=(84, 84), frame_stack=4))
     try:
@@ -140,7 +154,7 @@ def sequence_replay_ops(env_id: str, capacity: int, seconds: float, warmup_secon
         block = sequence_block(replay, SEQUENCE_BLOCK, np.random.default_rng(1))
 
         def insert() -> int:
-            replay.insert(**block)
+            replay.insert(block)
             return SEQUENCE_BLOCK
 
         return {"insert": timed_rate(insert, seconds, warmup_seconds),

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.cli import UsageError
+from common.errors import UsageError
 
 KEEP = 2
 _NAME = re.compile(r"ckpt-(\d+)\.pt$")

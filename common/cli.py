@@ -15,11 +15,11 @@ import textwrap
 import typing
 from typing import Any, Callable, Sequence, TypeVar
 
+from common.errors import UsageError
+
+__all__ = ["UsageError", "field_docs", "parse_overrides", "run_cli"]  # UsageError: common/envs.py imports it here
+
 C = TypeVar("C")
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line on stderr, exit status 2."""
 
 
 def field_docs(cls: type) -> dict[str, str]:

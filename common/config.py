@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from common.envs import frames_per_step, observes_frames
-from common.owner import config_with_resume
+from common.resume import config_with_resume
 
 C = TypeVar("C", bound="RunConfig")
 MAX_WORKERS = 512

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium.wrappers import (AtariPreprocessing, ClipReward, FlattenObservation,
                                 FrameStackObservation, RecordEpisodeStatistics, TransformObservation)
 
-from common.cli import UsageError
+from common.errors import UsageError
 
 ATARI_FRAMES_PER_EPISODE = 108_000
 ATARI_FRAME_SKIP = 4

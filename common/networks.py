@@ -15,11 +15,10 @@ class AtariTorso(nn.Module):
 
     channels_last=True keeps the convolution weights channels-last (NHWC in memory; shapes and results are
     unchanged), and the input takes that layout while still uint8, so oneDNN runs the convolutions
-    channels-last. One torch thread, median of five rounds (ms, default layout -> channels-last):
-    the torso's batch-6 forward and backward (an A3C window) 2.58 -> 2.17; without gradients, batch 1 (acting)
-    0.20 -> 0.18, batch 6 (the a3c Q methods' target network) 0.52 -> 0.58, batch 16 1.05 -> 1.22,
-    batch 512 102 -> 106. The replay family's actors and learners, whose batched inference and target
-    networks run without gradients, keep the default layout.
+    channels-last. The A3C family uses it for its small-batch forward and backward passes, where it is
+    faster; the replay family's actors and learners, whose batched inference and target networks run
+    without gradients, keep the default layout, where channels-last is slower
+    (benchmarks/results/torso_layout.md).
     """
 
     def __init__(self, in_channels: int = 4, hidden: int = 256, channels_last: bool = False):
@@ -61,3 +60,11 @@ def make_torso(obs_shape: Sequence[int], hidden: int, channels_last: bool = Fals
     if len(obs_shape) == 1:
         return MlpTorso(obs_shape[0], hidden)
     raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")
+
+
+def dueling_aggregate(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a') (Wang et al. 2016, equation 9).
+
+    value: [B, 1]; advantage: [B, A] -> q: [B, A].
+    """
+    return value + advantage - advantage.mean(dim=-1, keepdim=True)

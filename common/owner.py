@@ -8,18 +8,14 @@ asynchronous family, learner updates for Ape-X, actor steps and updates for seri
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Callable, Protocol
 
 from common.counters import RunCounters
 from common.logger import RunLogger
 from common.run import Progress, RunSummary
 from common.supervisor import Supervisor, eprint, interrupt_on_sigterm
-
-C = TypeVar("C")
 
 
 class RunLimits(Protocol):
@@ -101,24 +97,3 @@ def supervise(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, log
     finally:
         supervisor.stop_event.set()  # the final row counts no step taken after the decision to stop
         logger.log_metrics(progress.row(wall(), supervisor.restarts))
-
-
-def config_with_resume(cls: type[C], overrides: dict[str, Any], family_defaults: dict[str, Any]) -> C:
-    """The config for command-line `overrides` on top of `family_defaults` (fields of `cls`).
-
-    When resuming, the resumed run's config.json is the base instead, so only what the user overrides
-    changes; the run directory defaults to the resumed one. Raises ValueError for an unusable resume.
-    """
-    if overrides.get("resume"):
-        saved = Path(overrides["resume"])
-        config_json = (saved if saved.is_dir() else saved.parent) / "config.json"
-        if not config_json.is_file():
-            raise ValueError(f"cannot resume from {saved}: no config.json beside it")
-        try:
-            base = cls(**json.loads(config_json.read_text()))
-        except (TypeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot resume from {saved}: unreadable config.json ({err})") from None
-        if "run_dir" not in overrides:
-            overrides = {**overrides, "run_dir": str(config_json.parent)}
-        return dataclasses.replace(base, **overrides)
-    return dataclasses.replace(cls(**family_defaults), **overrides)

@@ -7,12 +7,8 @@ computed from the Q-values the actor already computed to act (its own network, r
 network), with the learner's loss function, so no extra forward pass is needed.
 
 Speed: the actor's forward pass runs the LSTM as one `nn.LSTMCell` step on the network's own LSTM
-parameters (`act_step`). On CPU, `nn.LSTM` called for a single step takes oneDNN's path, several times
-slower than PyTorch's native kernel that the cell uses (16 envs, one thread, weights in cache: the
-whole step 7.3 ms with `R2D2Network.step`, 2.9 ms with `act_step`). In an Atari actor with 16 envs,
-where env stepping evicts the weights, the gain is smaller: 1,114 -> 1,279 agent steps per CPU-second
-(medians of 5 alternating runs, load 5-6 on 2 cores), 1,277 -> 1,307 agent steps/s (medians of 3,
-load below 1). The results agree with `R2D2Network.step` to float rounding;
+parameters (`act_step`), because on CPU `nn.LSTM` called for a single step takes oneDNN's slower path
+(benchmarks/results/r2d2_act_step.md). The results agree with `R2D2Network.step` to float rounding;
 tests/test_benchmarks_throughput.py checks it.
 """
 from __future__ import annotations
@@ -25,23 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apex.actor import act_until_stopped, actor_envs
-from apex.network import PublishedParams, dueling_aggregate
 from common.counters import RunCounters
+from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
+from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import episode_return
-from common.replay_sequence import SequenceReplay, SequenceWriter
+from common.networks import dueling_aggregate
+from common.replay.sequence import SequenceBatch, SequenceBlock, SequenceReplay, SequenceWriter
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
-from r2d2.network import LstmState, R2D2Network
-
-
-def make_network(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> R2D2Network:
-    return R2D2Network(obs_shape, num_actions, cfg.torso_size, cfg.lstm_size)
+from r2d2.network import LstmState, R2D2Network, make_network
 
 
 def shared_cell(lstm: nn.LSTM) -> nn.LSTMCell:
     """An LSTMCell on the very parameter tensors of the one-layer `lstm`: in-place updates of the
-    network (`PublishedParams.pull`) reach it with no copy."""
+    network (`ParameterChannel.poll`) reach it with no copy."""
     cell = nn.LSTMCell(lstm.input_size, lstm.hidden_size)
     cell.weight_ih, cell.weight_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
     cell.bias_ih, cell.bias_hh = lstm.bias_ih_l0, lstm.bias_hh_l0
@@ -89,19 +82,18 @@ class EnvStream:
 class Actor:
     """`envs_per_actor` envs of actor `rank`, its network copy and one sequence writer per env."""
 
-    def __init__(self, rank: int, cfg: Config, replay: SequenceReplay, params: PublishedParams,
-                 counters: RunCounters, counter_row: int | None = None):
-        self.rank, self.cfg, self.params, self.counters = rank, cfg, params, counters
+    def __init__(self, rank: int, cfg: Config, replay: ReplayClient[SequenceBlock, SequenceBatch],
+                 params: ParameterChannel, counters: RunCounters, counter_row: int | None = None):
+        self.rank, self.cfg, self.counters = rank, cfg, counters
         self.row = rank if counter_row is None else counter_row
         seed, self.envs, self.rng, self.epsilons = actor_envs(rank, cfg)
         self.num_actions = int(self.envs[0].action_space.n)
         self.net = make_network(cfg, tuple(self.envs[0].observation_space.shape), self.num_actions)
         self.cell = shared_cell(self.net.lstm)
-        self.version = params.pull(self.net, -1)
+        self.refresh = ParamRefresh(params, self.net, cfg.param_refresh_steps)
         self.streams = [EnvStream(cfg, SequenceWriter(replay, cfg.replay_block_size), self.net.lstm_size)
                         for _ in self.envs]
         self.obs = [env.reset(seed=seed + e)[0] for e, env in enumerate(self.envs)]
-        self.env_steps = 0
 
     def step(self) -> None:
         """One step of every env: one batched forward pass, epsilon-greedy actions, steps to the writers."""
@@ -113,9 +105,7 @@ class Actor:
                                 torch.tensor([s.prev_action for s in streams]),
                                 torch.tensor([s.prev_reward for s in streams], dtype=torch.float32), state)
         q, h_after, c_after = q.numpy(), after.h.numpy(), after.c.numpy()
-        explore = self.rng.random(len(self.envs)) < self.epsilons
-        random_actions = self.rng.integers(self.num_actions, size=len(self.envs))
-        actions = np.where(explore, random_actions, q.argmax(axis=1))
+        actions = epsilon_greedy(q, self.epsilons, self.rng)
         for e, (env, stream) in enumerate(zip(self.envs, streams)):
             action = int(actions[e])
             obs, reward, terminated, truncated, info = env.step(action)
@@ -135,21 +125,21 @@ class Actor:
                 del stream.q_history[:-self.cfg.sequence_length]
             self.obs[e] = obs
         self.counters.steps[self.row] += len(self.envs)
-        before = self.env_steps
-        self.env_steps += len(self.envs)
-        if self.env_steps // self.cfg.param_refresh_steps != before // self.cfg.param_refresh_steps:
-            self.version = self.params.pull(self.net, self.version)
+        self.refresh.count(len(self.envs))
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
 
 
-def run_actor(rank: int, cfg: Config, replay_handle, params: PublishedParams, counters: RunCounters,
+def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, counters: RunCounters,
               insert_limit: torch.Tensor, should_stop: Callable[[], bool]) -> None:
-    """An actor process (see `apex.actor.act_until_stopped`)."""
+    """An actor process (see `common.distributed.actor_loop.act_until_stopped`)."""
     replay = SequenceReplay.attach(replay_handle)
-    act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
+    try:
+        act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
+    finally:
+        replay.close()
 
 
 class LastReward(gym.Wrapper):

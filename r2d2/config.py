@@ -4,31 +4,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from common.config import RunConfig, make_family_config
+from common.config import make_family_config
+from common.distributed.config import ReplayRunConfig
 
 
 @dataclass(frozen=True)
-class Config(RunConfig):
+class Config(ReplayRunConfig):
     """R2D2 (Kapturowski et al. 2019): Ape-X's actors and learner with an LSTM Q-network trained on
     stored sequences, burn-in from the stored recurrent state, n-step double Q-learning on rescaled
     values. With --serial, the same actors, replay and learner run in turn in one process."""
 
     env_id: str = "ALE/Pong-v5"
     """gymnasium id; ALE/... ids get the DQN Atari protocol"""
-    serial: bool = False
-    """run actors and learner in turn in one process (deterministic for a fixed seed)"""
 
     envs_per_actor: int = 16
     """environments per actor, stepped together with one batched forward pass (on CPU one LSTM step
     costs about the same for 4 envs as for 16: its weights are read once per call)"""
-    epsilon_base: float = 0.4
-    """epsilon ladder: env i of N uses epsilon_base ** (1 + epsilon_alpha * i / (N - 1))"""
-    epsilon_alpha: float = 7.0
-    """epsilon ladder exponent range"""
-    param_refresh_steps: int = 400
-    """env steps of an actor between looks at the learner's published parameters"""
     replay_block_size: int = 4
-    """sequences an actor env collects before one replay insert"""
 
     sequence_length: int = 80
     """steps per stored sequence, burn-in included"""
@@ -38,33 +30,19 @@ class Config(RunConfig):
     """steps that only warm up the recurrent state from the stored one, without gradient or loss
     (sequences that start an episode have the exact zero state and train from their first step)"""
     n_step: int = 5
-    """steps of reward summed before bootstrapping"""
     gamma: float = 0.997
-    """discount"""
     eta: float = 0.9
     """sequence priority: eta * max |TD| + (1 - eta) * mean |TD|"""
     lr: float = 1e-4
-    """Adam learning rate"""
     adam_eps: float = 1e-3
-    """Adam epsilon"""
-    max_grad_norm: float = 40.0
-    """gradient-norm clip of each update"""
-    target_update_interval: int = 2500
-    """learner updates between copies of the target network"""
     batch_size: int = 64
-    """sequences per learner update"""
-    replay_capacity: int = 4000
-    """sequences held by the replay (on Atari about 2.3 MB of shared memory each: 80 stacks of 4 frames)"""
+    replay_capacity: int = 25_000
+    """sequences held by the replay (on Atari about 312 KB of shared memory each: every 84x84 frame is stored
+    once, and overlapping sequences share theirs)"""
     alpha: float = 0.9
-    """priority exponent"""
     beta: float = 0.6
-    """importance-sampling exponent"""
     learning_starts: int = 1000
-    """sequences in the replay before the first update"""
-    samples_per_insert: float = 0.0
-    """rate limit: sampled sequences per inserted one (0: none; with --serial, 0 means one update per round)"""
-    torso_size: int = 512
-    """width of the torso's last layer"""
+    hidden_size: int = 512
     lstm_size: int = 512
     """LSTM units"""
     diagnostic_interval: int = 100
@@ -72,38 +50,26 @@ class Config(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size",
-                              "sequence_length", "n_step", "lr", "adam_eps", "max_grad_norm", "target_update_interval",
-                              "batch_size", "replay_capacity", "torso_size", "lstm_size", "diagnostic_interval")
-        self.require_non_negative("epsilon_alpha", "alpha", "beta", "burn_in", "sequence_overlap", "learning_starts",
-                                  "samples_per_insert")
-        self.require_unit_interval("gamma", open_low=True)
+        self.require_positive("sequence_length", "lstm_size", "diagnostic_interval")
+        self.require_non_negative("burn_in", "sequence_overlap")
         self.require_unit_interval("eta")
-        self.require_unit_interval("epsilon_base", open_low=True)
         if self.sequence_overlap >= self.sequence_length:
             raise ValueError(f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length "
                              f"{self.sequence_length}")
         if self.burn_in >= self.sequence_length:
             raise ValueError(f"--burn-in {self.burn_in} leaves nothing of --sequence-length {self.sequence_length} "
                              f"to train on")
-        if self.batch_size > self.replay_capacity:
-            raise ValueError(f"--batch-size {self.batch_size} exceeds --replay-capacity {self.replay_capacity}")
 
     @property
     def algo(self) -> str:
         return "r2d2"
-
-    @property
-    def num_envs(self) -> int:
-        """Actor envs over all actors: the length of the epsilon ladder."""
-        return self.num_workers * self.envs_per_actor
 
 
 # Small control tasks: short sequences, a small network, frequent target copies, learning within a minute.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
     total_steps=2_000_000, envs_per_actor=4, sequence_length=40, sequence_overlap=20, burn_in=10, gamma=0.99, lr=1e-3,
     adam_eps=1e-8, target_update_interval=100, batch_size=32, replay_capacity=10_000, learning_starts=64,
-    samples_per_insert=16.0, torso_size=64, lstm_size=64, param_refresh_steps=100, replay_block_size=2,
+    samples_per_insert=16.0, hidden_size=64, lstm_size=64, param_refresh_steps=100, replay_block_size=2,
     eval_interval_seconds=2.0, log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
 

@@ -4,9 +4,8 @@ One update (Kapturowski et al. 2019, section 2.3): sample a batch of sequences b
 online and target networks from each sequence's stored state; the first `burn_in` steps only warm the
 state up, without gradient (a sequence that starts an episode has the exact zero state and trains
 from step 0); then the n-step double-Q loss on rescaled values (`r2d2.loss`), one Adam step, new
-sequence priorities, and a target copy every `target_update_interval` updates. The interface is
-Ape-X's (`ready`, `inserted`, `sample`, `update`, `net`), so Ape-X's `Prefetcher`, `RateLimit` and
-owner-loop work objects drive it unchanged.
+sequence priorities, and a target copy every `target_update_interval` updates (the runtime's
+`finish_update`). It is a `common.distributed.learner_loop.Learner`, driven by the runtime's work objects.
 
 Every `diagnostic_interval` updates the learner also measures the paper's Q-value discrepancy
 (section 3): Q over a sequence's steps from step `length - overlap` on (the burn-in point with the
@@ -21,16 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
-from apex.learner import learner_state, load_learner_state
 from common.counters import RunCounters
-from common.replay import ITEMS_INSERTED
-from common.replay_sequence import SequenceBatch, SequenceReplay
-from r2d2.actor import make_network
+from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
+from common.distributed.seams import ReplayClient
+from common.replay.sequence import SequenceBatch, SequenceBlock
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
-from r2d2.network import LstmState, R2D2Network
+from r2d2.network import LstmState, R2D2Network, make_network
 
 
 class DeviceSequences(NamedTuple):
@@ -79,7 +76,7 @@ def q_discrepancy(q: torch.Tensor, q_true: torch.Tensor, valid: torch.Tensor) ->
 
 class Learner:
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
-                 replay: SequenceReplay, counters: RunCounters):
+                 replay: ReplayClient[SequenceBlock, SequenceBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
         torch.manual_seed(cfg.seed)
         self.net: R2D2Network = make_network(cfg, obs_shape, num_actions).to(device)
@@ -91,10 +88,6 @@ class Learner:
 
     def ready(self) -> bool:
         return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
-
-    def inserted(self) -> int:
-        """Sequences ever inserted into the replay."""
-        return int(self.replay.storage.ring.counters[ITEMS_INSERTED])
 
     def sample(self) -> DeviceSequences:
         return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
@@ -123,16 +116,8 @@ class Learner:
             q_target, _ = self.target.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)
         loss, priority = r2d2_loss(q, batch.action, batch.reward, batch.discount, batch.mask, q_target, q.detach(),
                                    batch.weight, self.burn_in_lengths(batch), self.cfg.n_step, self.cfg.eta)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.max_grad_norm)
-        self.optimizer.step()
-        self.updates += 1
-        if self.updates % self.cfg.target_update_interval == 0:
-            self.target.load_state_dict(self.net.state_dict())
-        priority = priority.cpu().numpy()
-        self.replay.update_priorities(batch.key, priority)
-        self.counters.updates[0] = self.updates
+        priority = priority.detach().cpu().numpy()
+        finish_update(self, loss, self.cfg.max_grad_norm, self.cfg.target_update_interval, batch.key, priority)
         if self.updates % self.cfg.diagnostic_interval == 0:
             self.diagnostics.append({"updates": self.updates, "loss": float(loss.detach()),
                                      **self.measure_discrepancy(batch)})

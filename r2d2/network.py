@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apex.network import dueling_aggregate
-from common.networks import make_torso
+from common.networks import dueling_aggregate, make_torso
+from r2d2.config import Config
 
 
 class LstmState(NamedTuple):
@@ -23,13 +23,13 @@ class LstmState(NamedTuple):
 
 
 class R2D2Network(nn.Module):
-    """Shared torso (Atari conv or MLP, `common.networks`) of width `torso_size`, a one-layer LSTM of
+    """Shared torso (Atari conv or MLP, `common.networks`) of width `hidden_size`, a one-layer LSTM of
     `lstm_size` units, then dueling value and advantage heads (Wang et al. 2016)."""
 
-    def __init__(self, obs_shape: Sequence[int], num_actions: int, torso_size: int, lstm_size: int):
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int):
         super().__init__()
         self.num_actions = num_actions
-        self.torso = make_torso(obs_shape, torso_size)
+        self.torso = make_torso(obs_shape, hidden_size)
         self.lstm = nn.LSTM(self.torso.out_dim + num_actions + 1, lstm_size)
         self.advantage = nn.Linear(lstm_size, num_actions)
         self.value = nn.Linear(lstm_size, 1)
@@ -60,3 +60,7 @@ class R2D2Network(nn.Module):
         """One step for B envs: obs [B, *obs_shape], prev_action [B], prev_reward [B] -> (q [B, A], state)."""
         q, state = self.unroll(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_reward.unsqueeze(0), state)
         return q.squeeze(0), state
+
+
+def make_network(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> R2D2Network:
+    return R2D2Network(obs_shape, num_actions, cfg.hidden_size, cfg.lstm_size)

@@ -2,8 +2,8 @@
 
 main(cfg) owns every process and shared object of the run: the shared sequence replay, the published
 parameters, the progress counters, the rate-limit tensor, the actor processes and the evaluator. The
-learner runs in this process between the owner loop's checks, driven by Ape-X's work objects (the
-learner has Ape-X's interface); so do the actors in serial mode.
+learner runs in this process between the owner loop's checks, driven by the runtime's work objects
+(`common.distributed.learner_loop`); so do the actors in serial mode.
 """
 from __future__ import annotations
 
@@ -13,18 +13,16 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from apex.network import PublishedParams
-from apex.train import ApexWork, SerialWork, checkpoint_payload, prepare_run, restore, start_actors
-from common.checkpoint import network_signature, save_checkpoint
 from common.cli import run_cli
 from common.counters import RunCounters
+from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
+                                             resume_note, start_actors)
+from common.distributed.params import PublishedParams
 from common.envs import is_atari
-from common.evaluation import run_evaluator
 from common.logger import RunLogger
-from common.owner import own_run
-from common.replay_sequence import SequenceReplay, SequenceReplayConfig
-from common.run import RunSummary, write_config
-from common.supervisor import Supervisor, eprint
+from common.recipe import TrainRun, checkpoint_meta, probe_env
+from common.replay.sequence import SequenceReplay, SequenceReplayConfig
+from common.run import RunSummary
 from r2d2.actor import Actor, greedy_policy, run_actor
 from r2d2.config import Config, make_config
 from r2d2.learner import Learner
@@ -33,10 +31,13 @@ DIAGNOSTIC_FIELDS = ("updates", "loss", "dq_stored", "dq_zero")
 
 
 def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> SequenceReplayConfig:
-    """Whole observations per step: uint8 frame stacks on Atari, float32 vectors otherwise."""
+    """Atari's uint8 stacks [S, H, W] are stored one frame per step, shared by the sequences that
+    show it; float32 vectors as whole observations."""
+    stacked = len(obs_shape) == 3
     return SequenceReplayConfig(
-        capacity=cfg.replay_capacity, obs_shape=obs_shape, hidden_size=cfg.lstm_size, length=cfg.sequence_length,
-        overlap=cfg.sequence_overlap, obs_dtype="uint8" if len(obs_shape) == 3 else "float32", alpha=cfg.alpha)
+        capacity=cfg.replay_capacity, obs_shape=obs_shape, state_size=cfg.lstm_size, length=cfg.sequence_length,
+        overlap=cfg.sequence_overlap, obs_dtype="uint8" if stacked else "float32", alpha=cfg.alpha,
+        frame_stack=obs_shape[0] if stacked else None)
 
 
 class DiagnosticLog:
@@ -77,39 +78,23 @@ def with_diagnostics(work: Callable[[], None], diagnostics: DiagnosticLog) -> Ca
 
 
 def main(cfg: Config) -> RunSummary:
-    obs_shape, num_actions, device, run_dir = prepare_run(cfg)
+    obs_shape, num_actions = probe_env(cfg)
+    device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     replay = SequenceReplay.create(replay_config(cfg, obs_shape))
-    work: ApexWork | SerialWork | None = None
+    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        meta = {"family": "r2d2", "algo": cfg.algo, "env_id": cfg.env_id, "network": network_signature(learner.net)}
-        wall_offset = restore(cfg, meta, learner, counters) if cfg.resume else 0.0
+        run = TrainRun(cfg, checkpoint_meta(cfg, "r2d2", learner.net), learner, counters, partial(resume_note, learner))
         params = PublishedParams(learner.net)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(run_dir, cfg)
-        logger = RunLogger(run_dir, append=bool(cfg.resume), title=f"{cfg.algo} on {cfg.env_id}")
-        diagnostics = DiagnosticLog(run_dir, bool(cfg.resume), logger, learner)
+        diagnostics = DiagnosticLog(run.run_dir, bool(cfg.resume), run.logger, learner)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
         print(f"r2d2 on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "
-              f"run dir {run_dir}", flush=True)
-
-        supervisor = Supervisor(log=eprint)
-        work = start_actors(cfg, supervisor, Actor, run_actor, replay, learner, params, counters)
-        if cfg.eval_interval_seconds > 0:
-            evaluator = partial(run_evaluator, policy_for=partial(greedy_policy, clip=is_atari(cfg.env_id)))
-            supervisor.start("evaluator", evaluator,
-                             (params.model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds,
-                              cfg.eval_episodes, cfg.seed + 999_983, counters))
-        summary = RunSummary(run_dir=run_dir, env_id=cfg.env_id)
-
-        def checkpoint(wall_seconds: float) -> Path:
-            return save_checkpoint(run_dir, counters.total_steps(),
-                                   checkpoint_payload(meta, learner, counters, wall_seconds))
-
-        return own_run(cfg, counters, supervisor, logger, summary, wall_offset, checkpoint,
-                       with_diagnostics(work, diagnostics))
+              f"run dir {run.run_dir}", flush=True)
+        work = start_actors(cfg, run.supervisor, Actor, run_actor, replay, learner, params, counters)
+        run.start_evaluator(params.model, partial(greedy_policy, clip=is_atari(cfg.env_id)))
+        return run.own(with_diagnostics(work, diagnostics))
     finally:
         if work is not None:
             work.close()

@@ -7,10 +7,11 @@ import torch
 from apex.actor import Actor
 from apex.config import make_config
 from apex.learner import Learner
-from apex.network import PublishedParams, QNetwork
+from apex.network import QNetwork
 from apex.train import main, replay_config
 from common.counters import RunCounters
-from common.replay_transition import TransitionReplay
+from common.distributed.params import PublishedParams
+from common.replay.transition import TransitionBlock, TransitionReplay
 
 LENGTHS = (4, 2, 5)  # episode k lasts LENGTHS[k] steps; even k terminate, odd k are truncated
 GAMMA, N = 0.5, 3
@@ -108,9 +109,9 @@ def tiny_learner(**overrides):
     replay = TransitionReplay.create(replay_config(cfg, (4,)))
     count = 16
     refs = np.arange(2 * count).reshape(count, 2)
-    replay.insert(np.random.default_rng(0).standard_normal((2 * count, 4)).astype(np.float32), [],
-                  refs[:, :1], refs[:, 1:], np.arange(count) % 2, np.ones(count), np.full(count, 0.9),
-                  np.ones(count))
+    replay.insert(TransitionBlock(np.random.default_rng(0).standard_normal((2 * count, 4)).astype(np.float32), [],
+                                  refs[:, :1], refs[:, 1:], np.arange(count) % 2, np.ones(count), np.full(count, 0.9),
+                                  np.ones(count)))
     return Learner(cfg, (4,), 2, torch.device("cpu"), replay, RunCounters(1)), replay
 
 

@@ -1,12 +1,11 @@
-"""Hand-computed truths of Ape-X's parts: targets, loss, dueling head, epsilon ladder, n-step buffer,
-published parameters and the rate limit."""
+"""Hand-computed truths of Ape-X's parts: targets, loss, dueling head and n-step buffer."""
 import pytest
 import torch
 
-from apex.actor import NStepBuffer, NStepTransition, epsilon_ladder
-from apex.learner import RateLimit
+from apex.actor import NStepBuffer, NStepTransition
 from apex.loss import double_q_nstep_loss, nstep_q_target
-from apex.network import PublishedParams, QNetwork, dueling_aggregate
+from apex.network import QNetwork
+from common.networks import dueling_aggregate
 
 
 def test_double_q_nstep_target_by_hand():
@@ -53,15 +52,6 @@ def test_dueling_aggregation_by_hand():
     assert torch.allclose(net(obs), before + 1.0, atol=1e-5)
 
 
-def test_epsilon_ladder_by_hand():
-    # N = 8: 7 i / (N - 1) = i, so epsilon_i = 0.4^(1 + i): 0.4, 0.16, 0.064, ..., 0.4^8 = 0.00065536.
-    assert epsilon_ladder(8).tolist() == pytest.approx([0.4 ** (1 + i) for i in range(8)])
-    assert epsilon_ladder(8)[-1] == pytest.approx(0.00065536)
-    # N = 3: exponents 1, 4.5, 8.
-    assert epsilon_ladder(3).tolist() == pytest.approx([0.4, 0.4 ** 4.5, 0.4 ** 8])
-    assert epsilon_ladder(1).tolist() == [0.4]
-
-
 def test_nstep_buffer_across_episode_ends():
     # gamma 0.5, n 3. Episode 1: o_0..o_3 at steps 0..3, rewards 1, 2, 3, 4, terminated after o_3.
     buffer = NStepBuffer(3, 0.5)
@@ -88,32 +78,3 @@ def test_nstep_buffer_across_episode_ends():
     assert buffer.flush(7, final_value=2.0, terminated=False) == [
         NStepTransition(5, 0, 1.5, 0.25, 7, 2.0), NStepTransition(6, 1, 1.0, 0.5, 7, 2.0)]
     assert not buffer.pending
-
-
-def test_published_params_are_versioned():
-    learner_net, actor_net = QNetwork((4,), 2, 8, False), QNetwork((4,), 2, 8, False)
-    params = PublishedParams(learner_net)
-    version = params.pull(actor_net, -1)
-    assert version == 0 and torch.equal(actor_net.head.weight, learner_net.head.weight)
-    with torch.no_grad():
-        learner_net.head.weight += 1.0
-    assert params.pull(actor_net, version) == 0, "nothing new published: no copy"
-    assert not torch.equal(actor_net.head.weight, learner_net.head.weight)
-    params.publish(learner_net)
-    assert params.pull(actor_net, version) == 2 and torch.equal(actor_net.head.weight, learner_net.head.weight)
-    params.version += 1  # a publication under way: readers keep what they have
-    assert params.pull(actor_net, 2) == 2
-
-
-def test_rate_limit_by_hand():
-    # 2 samples per insert, batch 4, slack 32 * 4 = 128 samples. Learning starts at 1000 inserted, 0 updates.
-    limit = torch.full((1,), -1, dtype=torch.int64)
-    rate = RateLimit(2.0, 4, limit)
-    rate.begin(1000, 0)
-    rate.publish(0)
-    assert limit.item() == 1000 + 128 // 2, "actors may run 64 inserts ahead"
-    # The 33rd update would have sampled 132 > 2 * 0 + 128: wait; 2 more inserts allow it.
-    assert rate.may_update(1000, 31) and not rate.may_update(1000, 32) and rate.may_update(1002, 32)
-    rate.publish(10)
-    assert limit.item() == 1000 + (40 + 128) // 2
-    assert RateLimit(0.0, 4).may_update(0, 10 ** 9), "ratio 0: no limit"

@@ -105,12 +105,12 @@ def test_cells_and_the_r2d2_sentence():
                      Rate(900.0, 1_200.0), 4)]
     actor, envs = r2d2_note(rows)
     assert actor == ("R2D2 actor, 16 envs: 900 agent steps/s per actor process (1,200 per CPU-second): misses "
-                     "issue 5's target of 1,000 in wall-clock terms.")
+                     "the R2D2 actor target of 1,000 in wall-clock terms.")
     assert envs == "In the same run on ALE/Pong-v5: our DQN env stack 2,000 agent steps/s (2,500 per CPU-second)."
     assert r2d2_note(rows[:1]) == []
     at_target = make_row("actor", "R2D2 actor (r2d2.actor.Actor.step)", "ALE/Pong-v5", "32 envs", "agent steps/s",
                          Rate(1_000.0, 1_400.0), 4)
-    assert ": meets issue 5's target" in r2d2_note([at_target])[0]
+    assert ": meets the R2D2 actor target" in r2d2_note([at_target])[0]
 
 
 def test_the_chart_is_written(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.cli import UsageError
+from common.errors import UsageError
 from common.envs import episode_return, make_env
 
 

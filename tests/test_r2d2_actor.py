@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from apex.network import PublishedParams
 from common.counters import RunCounters
+from common.distributed.params import PublishedParams
 from common.evaluation import evaluate
-from common.replay_sequence import SequenceReplay
-from r2d2.actor import Actor, greedy_policy, make_network
+from common.replay.sequence import SequenceReplay
+from r2d2.actor import Actor, greedy_policy
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
 from r2d2.learner import Learner, to_device
-from r2d2.network import LstmState
+from r2d2.network import LstmState, make_network
 from r2d2.train import replay_config
 
 LENGTH, OVERLAP = 12, 4  # the next sequence starts at step 8
@@ -23,7 +23,7 @@ def stored():
     """One actor env played for 400 steps with a fixed network; the replay's items in insert order."""
     cfg = make_config({"env_id": ENV_ID, "num_workers": 1, "envs_per_actor": 1, "sequence_length": LENGTH,
                        "sequence_overlap": OVERLAP, "burn_in": 3, "n_step": 2, "epsilon_base": 0.5,
-                       "epsilon_alpha": 0.0, "lstm_size": 8, "torso_size": 16, "replay_capacity": 1000})
+                       "epsilon_alpha": 0.0, "lstm_size": 8, "hidden_size": 16, "replay_capacity": 1000})
     torch.manual_seed(0)
     net = make_network(cfg, (2,), 2)
     replay = SequenceReplay.create(replay_config(cfg, (2,)))
@@ -107,7 +107,7 @@ def test_burn_in_steps_pass_no_gradient_except_at_episode_starts(stored):
 
 def test_network_unroll_equals_steps_and_reads_previous_action_and_reward():
     torch.manual_seed(0)
-    net = make_network(make_config({"env_id": ENV_ID, "lstm_size": 8, "torso_size": 16}), (2,), 3)
+    net = make_network(make_config({"env_id": ENV_ID, "lstm_size": 8, "hidden_size": 16}), (2,), 3)
     obs, prev_action, prev_reward = torch.randn(5, 2, 2), torch.randint(3, (5, 2)), torch.randn(5, 2)
     state = net.initial_state(2)
     assert state.h.shape == (2, 8) and not state.h.any() and not state.c.any()

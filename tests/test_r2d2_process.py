@@ -17,7 +17,7 @@ from r2d2.train import cli, main
 from tests.helpers import children_of, one_error_line, processes_in_group, shm_entries, start_training, wait_for
 
 SMALL = {"env_id": ENV_ID, "num_workers": 2, "envs_per_actor": 2, "learning_starts": 16, "batch_size": 8,
-         "lstm_size": 16, "torso_size": 16, "diagnostic_interval": 5, "samples_per_insert": 0.0,
+         "lstm_size": 16, "hidden_size": 16, "diagnostic_interval": 5, "samples_per_insert": 0.0,
          "sequence_length": 8, "sequence_overlap": 4, "burn_in": 4}
 
 
@@ -116,7 +116,7 @@ def test_atari_smoke(tmp_path):
     cfg = make_config({"env_id": "ALE/Pong-v5", "serial": True, "num_workers": 1, "envs_per_actor": 2,
                        "total_steps": 300, "sequence_length": 20, "sequence_overlap": 10, "burn_in": 10,
                        "learning_starts": 8, "batch_size": 4, "replay_capacity": 64, "lstm_size": 32,
-                       "torso_size": 32, "diagnostic_interval": 2, "eval_interval_seconds": 0.0,
+                       "hidden_size": 32, "diagnostic_interval": 2, "eval_interval_seconds": 0.0,
                        "run_dir": str(tmp_path)})
     summary = main(cfg)
     assert summary.env_steps >= 300

@@ -2,13 +2,14 @@
 import multiprocessing as mp
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from common.replay_sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
-from common.replay_transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
-from common.shm import SHM_DIR
+from common.replay.sequence import SequenceBatch, SequenceReplay, SequenceReplayConfig, SequenceWriter
+from common.replay.transition import TransitionBlock, TransitionReplay, TransitionReplayConfig, TransitionWriter
+from common.replay.shm import SHM_DIR
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,8 +23,8 @@ def insert_vector_items(replay: TransitionReplay, priorities, first_action: int 
     count = len(priorities)
     frames = np.stack([[[k, 0.0], [k, 1.0]] for k in range(count)]).reshape(2 * count, 2)
     refs = np.arange(2 * count).reshape(count, 2)
-    replay.insert(frames, [], refs[:, :1], refs[:, 1:], first_action + np.arange(count),
-                  np.ones(count), np.full(count, 0.99), np.asarray(priorities, dtype=np.float64))
+    replay.insert(TransitionBlock(frames, [], refs[:, :1], refs[:, 1:], first_action + np.arange(count),
+                                  np.ones(count), np.full(count, 0.99), np.asarray(priorities, dtype=np.float64)))
 
 
 def segments_of(replay) -> str:
@@ -251,7 +252,7 @@ def test_transition_save_load_round_trip(tmp_path):
 
 
 def make_sequence_replay(capacity: int = 8) -> SequenceReplay:
-    return SequenceReplay.create(SequenceReplayConfig(capacity, obs_shape=(2,), hidden_size=3, length=4, overlap=2, obs_dtype="float32"))
+    return SequenceReplay.create(SequenceReplayConfig(capacity, obs_shape=(2,), state_size=3, length=4, overlap=2, obs_dtype="float32"))
 
 
 def test_sequence_writer_overlap_padding_and_round_trip(tmp_path):
@@ -395,3 +396,104 @@ def test_a_writer_killed_inside_the_lock_hangs_nobody_and_leaves_no_torn_item():
         assert ring.tree.total == pytest.approx(1.0 + 1.0 + 2.0 + 2.0)
     finally:
         replay.close()
+
+
+# ---- sequences of Atari frames: the frame ring against whole stored stacks ------------------------
+
+def stacked_and_framed(capacity: int, length: int, overlap: int, stack: int, frame: tuple[int, ...], **kwargs):
+    """The same sequence replay twice: whole observations per step, and frames stored once."""
+    shape = (stack, *frame)
+    stacked = SequenceReplayConfig(capacity, shape, 2, length, overlap, **kwargs)
+    return SequenceReplay.create(stacked), SequenceReplay.create(replace(stacked, frame_stack=stack))
+
+
+def feed(writers, obs, t: int, last: bool) -> None:
+    for writer in writers:
+        state = np.full(2, t, np.float32)
+        writer.add_step(obs, t % 3, float(t), 0.0 if last else 0.9, state, -state, (t - 1) % 3, float(t - 1))
+        if last:
+            writer.end_episode()
+
+
+def every_item(replay) -> SequenceBatch:
+    """Every live item once (equal priorities, a batch as large as the replay), in key order."""
+    batch = replay.sample(len(replay), 0.0, np.random.default_rng(0))
+    order = np.argsort(batch.key)
+    assert np.array_equal(batch.key[order], np.unique(batch.key)), "each item exactly once"
+    return SequenceBatch(*(field[order] for field in batch))
+
+
+def assert_same_batches(stacked, framed) -> None:
+    a, b = every_item(stacked), every_item(framed)
+    for name, x, y in zip(SequenceBatch._fields, a, b):
+        if name != "index":
+            assert np.array_equal(x, y), name
+    for sentinel in (0xA5,):  # the frame sentinel: no sampled frame is unwritten
+        assert not np.any(np.all(b.obs == sentinel, axis=(-2, -1)))
+
+
+def test_frame_ring_sequences_equal_stored_stacks_across_starts_padding_and_overlaps():
+    # Stacks of 3 frames of 2x2, sliding within an episode and reset-padded at its start, as
+    # FrameStackObservation builds them. Episodes of 1, 2, 6, 9 and 14 steps with length 5, overlap 2:
+    # padding, one-step episodes, sequences that share steps, and frames shared by several inserts.
+    rng = np.random.default_rng(3)
+    stacked, framed = stacked_and_framed(64, 5, 2, 3, (2, 2))
+    writers = [SequenceWriter(stacked, block_size=2), SequenceWriter(framed, block_size=2)]
+    t = 0
+    for steps in [1, 2, 6, 9, 14, 3]:
+        first = rng.integers(0, 200, (2, 2), dtype=np.uint8)
+        window = [first] * 3
+        for k in range(steps):
+            feed(writers, np.stack(window), t, last=k == steps - 1)
+            window = window[1:] + [rng.integers(0, 200, (2, 2), dtype=np.uint8)]
+            t += 1
+    for writer in writers:
+        writer.flush()
+    assert len(stacked) == len(framed) > 10 and framed.inserted() == stacked.inserted()
+    assert_same_batches(stacked, framed)
+    frames_used = framed.storage.ring.counters[2]  # FRAMES_INSERTED
+    assert frames_used == t + 2 * 6, "each frame once: every step's newest, plus 2 more at each episode start"
+    stacked.close()
+    framed.close()
+
+
+def test_frame_ring_sequences_of_a_real_atari_stream_equal_stored_stacks():
+    # Pong's real 4-frame stacks, with an episode cut short by a reset (the reset-padded stack of a new
+    # episode) and long enough to wrap nothing: the two layouts must serve the same observations.
+    from common.envs import make_env
+
+    env = make_env("ALE/Pong-v5", 0, training=True)
+    stacked, framed = stacked_and_framed(32, 12, 4, 4, (84, 84))
+    writers = [SequenceWriter(stacked, block_size=3), SequenceWriter(framed, block_size=3)]
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for t in range(70):
+        last = t in (29, 69)
+        feed(writers, obs, t, last)
+        obs = env.reset()[0] if last else env.step(int(rng.integers(env.action_space.n)))[0]
+    env.close()
+    for writer in writers:
+        writer.flush()
+    assert len(framed) == len(stacked) == 4 + 5  # 30 steps: sequences from 0, 8, 16, 24; 40 steps: 0, 8, ..., 32
+    assert_same_batches(stacked, framed)
+    stacked.close()
+    framed.close()
+
+
+def test_frame_ring_sequences_evicted_with_their_frames_never_serve_reused_ones():
+    # A ring of 40 frames for 8 sequences of 4 steps (stride 2): frames wrap many times; every sampled
+    # step's frame must be the one written for it (frame value == step number).
+    replay = SequenceReplay.create(SequenceReplayConfig(8, (1, 1), 2, 4, 2, obs_dtype="int64", frame_stack=1,
+                                                        num_frames=40))
+    writer = SequenceWriter(replay, block_size=1)
+    for t in range(300):
+        writer.add_step(np.full((1, 1), t), 0, 0.0, 0.9, np.zeros(2), np.zeros(2))
+        if t % 50 == 49:
+            writer.end_episode()
+    writer.flush()
+    batch = replay.sample(64, 0.0, np.random.default_rng(0))
+    first = batch.obs[:, 0, 0, 0]
+    expected = first[:, None] + np.arange(4)
+    assert np.array_equal(np.where(batch.mask, batch.obs[:, :, 0, 0], 0), np.where(batch.mask, expected, 0))
+    assert 0 < len(replay) <= 8 and writer.num_dropped == 0
+    replay.close()

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from common.shm import SHM_DIR, SharedArrays, cleanup_stale_segments
+from common.replay.shm import SHM_DIR, SharedArrays, cleanup_stale_segments
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,7 +46,7 @@ def test_spawned_child_writes_owner_reads_and_only_owner_unlinks():
 
 ATTACH_SCRIPT = """
 import pickle, sys
-from common.shm import SharedArrays
+from common.replay.shm import SharedArrays
 arrays = SharedArrays.attach(pickle.loads(bytes.fromhex(sys.argv[1])))
 arrays["counts"][0] = 42
 arrays.close()
@@ -75,7 +75,7 @@ def test_unrelated_process_attach_neither_unlinks_nor_warns():
 OWNER_SCRIPT = """
 import sys, time
 import numpy as np
-from common.shm import SharedArrays
+from common.replay.shm import SharedArrays
 arrays = SharedArrays.create([("x", (1000,), np.float64)])
 print(arrays.handle.segment_name, flush=True)
 time.sleep(60)

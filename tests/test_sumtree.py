@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.sumtree import SumTree
+from common.replay.sumtree import SumTree
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,24 +10,23 @@ so no frame of a previous episode can appear. For Atari at 1M capacity this is 7
 transition (plus the frame-ring slack and ~120 bytes of metadata and tree), against 56 KiB for two
 stored stacks.
 
-Frame lifetime. Frame slots are reused FIFO. Each frame slot remembers the newest item key that
-references it (`frame_max_key`); before a slot is overwritten, every item up to that key is evicted
-(its priority set to 0), so no live item can reference a reused frame. With the default frame slack
-(capacity/16) this only binds for very short episodes or many interleaved writers; it then lowers the
-number of live items below `capacity` rather than serving wrong frames.
+Frame lifetime is the frame ring's (`common/replay/frames.py`). With the default frame slack
+(capacity/16) its eviction only binds for very short episodes or many interleaved writers; it then
+lowers the number of live items below `capacity` rather than serving wrong frames.
 
 Writers use `TransitionWriter` (one per actor process), which keeps the actor's recent frame ids and
-turns its frames and n-step transitions into `insert` calls; see `common/replay.py` for the lock that
+turns its frames and n-step transitions into `insert` calls; see `common/replay/base.py` for the lock that
 makes a sampled batch untorn and for the key check that makes stale priority updates harmless.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from common.replay import FRAMES_INSERTED, ReplayBase, ReplayStorage, gather_rows, sentinel_for
+from common.replay.base import Inserted, ReplayBase, ReplayStorage, sentinel_for
+from common.replay.frames import FrameRing, frame_specs
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,27 @@ class TransitionReplayConfig:
         return self.capacity + max(self.capacity // 16, 1024)
 
 
+class TransitionBlock(NamedTuple):
+    """M transitions and the F new frames they bring, for one `insert`."""
+
+    frames: np.ndarray
+    """[F, *frame_shape] frames not inserted before."""
+    history_ids: np.ndarray
+    """[H] int64 global ids of earlier frames (from earlier inserts' `Inserted.frame_ids`)."""
+    obs_ref: np.ndarray
+    """[M, S] int: o_t's frames, as indices into the concatenation (history_ids, the F new frames)."""
+    next_ref: np.ndarray
+    """[M, S] int: o_{t+n}'s frames, likewise."""
+    action: np.ndarray
+    """[M] int64."""
+    reward: np.ndarray
+    """[M] float32: n-step returns."""
+    discount: np.ndarray
+    """[M] float32."""
+    priority: np.ndarray | None = None
+    """[M] initial priorities (None: the running max priority)."""
+
+
 class TransitionBatch(NamedTuple):
     """A sampled batch; B = batch size, S = frame_stack."""
 
@@ -95,97 +115,55 @@ class TransitionBatch(NamedTuple):
 class TransitionReplay(ReplayBase):
     """Shared-memory prioritized transition replay: the owner creates, spawned children `attach`."""
 
-    @classmethod
-    def create(cls, config: TransitionReplayConfig) -> "TransitionReplay":
-        """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
-        n, f, s = config.capacity, config.frame_slots, config.stack
-        specs = [
-            ("frames", (f, *config.frame_shape), config.frame_dtype),
-            ("frame_id", (f,), np.int64),
-            ("frame_max_key", (f,), np.int64),
+    def __init__(self, storage: ReplayStorage) -> None:
+        super().__init__(storage)
+        cfg = storage.config
+        self.frame_ring = FrameRing(storage.arrays, cfg.frame_slots, (cfg.frame_slots - cfg.capacity) // 2)
+
+    @staticmethod
+    def specs(config: TransitionReplayConfig) -> list[tuple[str, tuple[int, ...], Any]]:
+        n, s = config.capacity, config.stack
+        return [
+            *frame_specs(config.frame_slots, config.frame_shape, config.frame_dtype),
             ("obs_ref", (n, s), np.int32),
             ("next_ref", (n, s), np.int32),
             ("action", (n,), np.int64),
             ("reward", (n,), np.float32),
             ("discount", (n,), np.float32),
         ]
-        fill = {name: sentinel_for(dtype) for name, _, dtype in specs}
-        return cls(ReplayStorage.create(config, specs, fill))
 
-    def insert(
-        self,
-        frames: np.ndarray,
-        history_ids: np.ndarray,
-        obs_ref: np.ndarray,
-        next_ref: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        discount: np.ndarray,
-        priority: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, int]:
-        """Write F new frames and M transitions referencing them or earlier frames, under the lock.
+    @classmethod
+    def create(cls, config: TransitionReplayConfig) -> "TransitionReplay":
+        """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
+        specs = cls.specs(config)
+        return cls(ReplayStorage.create(config, specs, {name: sentinel_for(dtype) for name, _, dtype in specs}))
 
-        frames: [F, *frame_shape] new frames; history_ids: [H] int64 global ids of earlier frames
-        (returned by earlier inserts); obs_ref, next_ref: [M, S] int, indices into the concatenation
-        (history_ids, the F new frames); action [M]; reward [M] n-step returns; discount [M];
-        priority [M] (None: the running max priority).
-        Returns (global ids of the new frames [F] int64, number of transitions dropped because a
-        history frame had already been overwritten).
+    def insert(self, block: TransitionBlock) -> Inserted:
+        """Write the block's new frames and its transitions under the lock (see `TransitionBlock`).
+
+        Transitions whose history frames were overwritten meanwhile are dropped and counted.
         """
+        frames, history_ids, obs_ref, next_ref, action, reward, discount, priority = block
         arrays = self.storage.arrays
         ring = self.storage.ring
         frames = np.asarray(frames).reshape(-1, *self.config.frame_shape)
         history_ids = np.asarray(history_ids, dtype=np.int64).reshape(-1)
         num_refs = len(history_ids) + len(frames)
         obs_ref, next_ref = self._check_refs(obs_ref, num_refs), self._check_refs(next_ref, num_refs)
-        num_slots = self.config.frame_slots
-        if len(frames) > num_slots:
-            raise ValueError(f"{len(frames)} frames in one insert exceed the frame ring ({num_slots})")
         with self.storage.lock:
-            first = int(ring.counters[FRAMES_INSERTED])
-            num_given = len(frames)
-            history_ids, frames = self._refresh_old_history(history_ids, frames, first)
-            new_ids = np.arange(first, first + len(frames), dtype=np.int64)
-            frame_slots = new_ids % num_slots
-            if len(frames):
-                ring.evict_before(int(arrays["frame_max_key"][frame_slots].max()) + 1)
-            arrays["frame_max_key"][frame_slots] = -1
-            arrays["frame_id"][frame_slots] = new_ids
-            arrays["frames"][frame_slots] = frames
-            ring.counters[FRAMES_INSERTED] = first + len(frames)
-            given_ids = new_ids[len(new_ids) - num_given:]  # after any refreshed history copies
-            ids = np.concatenate([history_ids, given_ids])
-            ok = arrays["frame_id"][ids % num_slots] == ids  # history frames still in the ring
-            keep = ok[obs_ref].all(axis=1) & ok[next_ref].all(axis=1)
+            ids, in_ring, given_ids = self.frame_ring.add(ring, frames, history_ids)
+            keep = in_ring[obs_ref].all(axis=1) & in_ring[next_ref].all(axis=1)
             slots, keys = ring.claim(int(keep.sum()))
-            obs_slots = (ids[obs_ref[keep]] % num_slots).astype(np.int32)
-            next_slots = (ids[next_ref[keep]] % num_slots).astype(np.int32)
+            obs_slots = self.frame_ring.slots_of(ids, obs_ref[keep])
+            next_slots = self.frame_ring.slots_of(ids, next_ref[keep])
             arrays["obs_ref"][slots] = obs_slots
             arrays["next_ref"][slots] = next_slots
             arrays["action"][slots] = np.asarray(action).reshape(-1)[keep]
             arrays["reward"][slots] = np.asarray(reward).reshape(-1)[keep]
             arrays["discount"][slots] = np.asarray(discount).reshape(-1)[keep]
-            referenced = np.concatenate([obs_slots, next_slots], axis=1)  # [M, 2S]
-            np.maximum.at(arrays["frame_max_key"], referenced.reshape(-1), np.repeat(keys, referenced.shape[1]))
+            self.frame_ring.pin(np.concatenate([obs_slots, next_slots], axis=1), keys)
             ring.publish(slots, keys, None if priority is None else np.asarray(priority).reshape(-1)[keep])
-        return given_ids, int((~keep).sum())
-
-    def _refresh_old_history(self, history_ids: np.ndarray, frames: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
-        """Copy history frames older than half the frame slack to new slots, as if written again.
-
-        Otherwise a lagging writer's new item would pin an old frame, and overwriting that frame soon
-        after would evict every item up to the new one. The copies come first in the new frames; the
-        returned history ids point at them. Called under the lock.
-        """
-        refresh_age = max((self.config.frame_slots - self.config.capacity) // 2, 1)
-        in_ring = self.storage.arrays["frame_id"][history_ids % self.config.frame_slots] == history_ids
-        old = in_ring & (first - history_ids > refresh_age)
-        if not old.any():
-            return history_ids, frames
-        copies = self.storage.arrays["frames"][history_ids[old] % self.config.frame_slots]
-        history_ids = history_ids.copy()
-        history_ids[old] = first + np.arange(int(old.sum()))
-        return history_ids, np.concatenate([copies, frames])
+        return Inserted(keys, given_ids, int((~keep).sum()))
 
     def _check_refs(self, refs: np.ndarray, num_refs: int) -> np.ndarray:
         refs = np.asarray(refs, dtype=np.int64)
@@ -205,7 +183,7 @@ class TransitionReplay(ReplayBase):
             refs = np.stack([arrays["obs_ref"][slots], arrays["next_ref"][slots]])  # [2, B, S]
             frames = arrays["frames"]
             both = self._pool.get((2, batch_size, self.config.stack, *frames.shape[1:]), frames.dtype)
-            gather_rows(frames.reshape(len(frames), -1), refs.reshape(-1), both.reshape(refs.size, -1))
+            self.frame_ring.gather(refs, both)
             action = arrays["action"][slots]
             reward = arrays["reward"][slots]
             discount = arrays["discount"][slots]
@@ -282,13 +260,13 @@ class TransitionWriter:
 
         frames = np.stack(self._pending_frames) if self._pending_frames else np.empty((0, *self.replay.config.frame_shape))
         priorities = [item[5] for item in self._items]
-        new_ids, dropped = self.replay.insert(
+        _, new_ids, dropped = self.replay.insert(TransitionBlock(
             frames, history_ids, local(obs_steps), local(next_steps),
             np.array([item[2] for item in self._items], dtype=np.int64),
             np.array([item[3] for item in self._items], dtype=np.float32),
             np.array([item[4] for item in self._items], dtype=np.float32),
             None if any(p is None for p in priorities) else np.array(priorities, dtype=np.float64),
-        )
+        ))
         self.num_dropped += dropped
         for offset, frame_id in enumerate(new_ids):
             self._frame_id[self._first_pending + offset] = int(frame_id)

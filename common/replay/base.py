@@ -1,7 +1,7 @@
 """The part both prioritized replays share: item keys, the priority tree, the lock, weights, save/load.
 
-`TransitionReplay` (Ape-X, `common/replay_transition.py`) and `SequenceReplay` (R2D2,
-`common/replay_sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
+`TransitionReplay` (Ape-X, `common/replay/transition.py`) and `SequenceReplay` (R2D2,
+`common/replay/sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
 item storage. Every item gets a *key*: its insert number (0, 1, 2, ...), stored per slot
 (`slot = key % capacity`, -1 when empty or evicted). Priority updates carry keys, so an update for an
 item overwritten since it was sampled sees a different key in its slot and is dropped instead of
@@ -11,7 +11,7 @@ Concurrency: one `multiprocessing` lock (spawn context) guards every write *and*
 learner picks slots, computes weights and gathers the batch's data while holding the lock, so no writer
 can touch an item between its selection and its copy: a batch is never torn (half old, half new item).
 The cost is that writers wait for one gather (about a millisecond for 512 Atari stacks).
-The lock is a `RecoverableLock` (`common/locks.py`): if a writer dies holding it, the next process that
+The lock is a `RecoverableLock` (`common/replay/locks.py`): if a writer dies holding it, the next process that
 waits takes it over and `PriorityRing.repair` drops the items the dead writer had claimed but not
 published and rebuilds the trees, so nobody hangs and no half-written item is ever sampled.
 """
@@ -23,14 +23,14 @@ import multiprocessing as mp
 import sys
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numba
 import numpy as np
 
-from common.locks import RecoverableLock
-from common.shm import ShmHandle, SharedArrays
-from common.sumtree import SumTree, tree_specs
+from common.replay.locks import RecoverableLock
+from common.replay.shm import ShmHandle, SharedArrays
+from common.replay.sumtree import SumTree, tree_specs
 
 SENTINEL_FLOAT = -42.42
 """Fill of float item buffers (rewards, discounts, recurrent state) before any write."""
@@ -45,6 +45,18 @@ TAIL_KEY = 1  # keys below this were evicted early (frames reused); see Priority
 FRAMES_INSERTED = 2
 ITEMS_PUBLISHED = 3  # keys below this are fully written; see PriorityRing.repair
 NUM_COUNTERS = 4
+
+
+class Inserted(NamedTuple):
+    """What an insert reports back to its writer."""
+
+    keys: np.ndarray
+    """[M] int64: keys of the items inserted (for priority updates)."""
+    frame_ids: np.ndarray
+    """[F] int64: global ids of the frames the block brought, for later blocks to refer to (empty
+    for a replay that stores whole observations)."""
+    dropped: int = 0
+    """Items of the block not inserted because a frame they refer to had already been overwritten."""
 
 
 def sentinel_for(dtype: np.dtype | str | type) -> float | int:
@@ -200,7 +212,7 @@ def gather_rows(source, rows, out):
     """out[k] = source[rows[k]]; source: [R, D], rows: [K] int, out: [K, D] (same dtype)."""
     for k in range(rows.shape[0]):
         row = rows[k]
-        for d in range(source.shape[1]):  # an explicit loop: numba's slice assignment is ~6x slower here
+        for d in range(source.shape[1]):  # an explicit loop: numba compiles a slice assignment to slower code here
             out[k, d] = source[row, d]
 
 
@@ -240,7 +252,7 @@ class BufferPool:
         return fresh
 
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: a blank frame after the frame ring
 
 
 def save_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
@@ -340,6 +352,16 @@ class ReplayBase:
         """Attach from a spawned child to the replay whose `handle` it was given."""
         return cls(ReplayStorage.attach(handle))
 
+    @staticmethod
+    def specs(config: Any) -> list[tuple[str, tuple[int, ...], Any]]:
+        """The replay's own shared arrays (besides the ring's) for `config`."""
+        raise NotImplementedError
+
+    @classmethod
+    def shared_bytes(cls, config: Any) -> int:
+        """Bytes of shared memory a replay of `config` takes, computed without allocating it."""
+        return SharedArrays.nbytes_for([*ring_specs(config.capacity), *cls.specs(config)])
+
     @property
     def handle(self) -> ReplayHandle:
         """Picklable handle for `spawn`ed children (pass it as a Process argument)."""
@@ -348,6 +370,10 @@ class ReplayBase:
     def __len__(self) -> int:
         with self.storage.lock:
             return self.storage.ring.size()
+
+    def inserted(self) -> int:
+        """Items ever inserted (evicted ones included): what a rate limit counts."""
+        return int(self.storage.ring.counters[ITEMS_INSERTED])
 
     @property
     def nbytes(self) -> int:

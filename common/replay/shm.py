@@ -167,6 +167,11 @@ class SharedArrays:
         shm = _open_untracked(handle.segment_name, create=False)
         return cls(shm, handle, is_owner=False)
 
+    @staticmethod
+    def nbytes_for(specs: Sequence[ArraySpec]) -> int:
+        """Size in bytes of a segment for `specs` (alignment padding included), without allocating it."""
+        return _layout(_normalise(specs))[1]
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
 

@@ -1,0 +1,74 @@
+"""The fields every algorithm on the replay runtime shares (Ape-X, R2D2, and those to come).
+
+`ReplayRunConfig` is data only, between `RunConfig` and the family configs: the runtime reads these
+fields (actor envs, epsilon ladder, parameter refresh, rate limit, serial mode) and the families'
+learners share the rest, so each is declared, documented and checked once. A family redeclares a
+field only to change its default (a bare `name: type = value` keeps the help here) or to say more.
+The fields that count replay items say their unit: a transition for Ape-X, a sequence for R2D2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import RunConfig
+
+
+@dataclass(frozen=True)
+class ReplayRunConfig(RunConfig):
+    serial: bool = False
+    """run actors and learner in turn in one process (deterministic for a fixed seed)"""
+
+    envs_per_actor: int = 4
+    """environments per actor, stepped together with one batched forward pass"""
+    epsilon_base: float = 0.4
+    """epsilon ladder: env i of N uses epsilon_base ** (1 + epsilon_alpha * i / (N - 1))"""
+    epsilon_alpha: float = 7.0
+    """epsilon ladder exponent range"""
+    param_refresh_steps: int = 400
+    """env steps of an actor between looks at the learner's published parameters"""
+    replay_block_size: int = 64
+    """replay items (n-step transitions for Ape-X, sequences for R2D2) an actor env collects before one
+    replay insert"""
+
+    n_step: int = 3
+    """steps of reward summed before bootstrapping"""
+    gamma: float = 0.99
+    """discount"""
+    lr: float = 0.00025 / 4
+    """Adam learning rate"""
+    adam_eps: float = 1.5e-4
+    """Adam epsilon"""
+    max_grad_norm: float = 40.0
+    """gradient-norm clip of each update"""
+    target_update_interval: int = 2500
+    """learner updates between copies of the target network"""
+    batch_size: int = 512
+    """replay items per learner update (transitions for Ape-X, sequences for R2D2)"""
+    replay_capacity: int = 1_000_000
+    """replay items held by the replay (transitions for Ape-X, sequences for R2D2)"""
+    alpha: float = 0.6
+    """priority exponent"""
+    beta: float = 0.4
+    """importance-sampling exponent"""
+    learning_starts: int = 50_000
+    """replay items in the replay before the first update (transitions for Ape-X, sequences for R2D2)"""
+    samples_per_insert: float = 0.0
+    """rate limit: sampled replay items per inserted one (0: none; with --serial, 0 means one update per round)"""
+    hidden_size: int = 256
+    """width of the torso's last layer"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size", "n_step",
+                              "lr", "adam_eps", "max_grad_norm", "target_update_interval", "batch_size",
+                              "replay_capacity", "hidden_size")
+        self.require_non_negative("epsilon_alpha", "alpha", "beta", "learning_starts", "samples_per_insert")
+        self.require_unit_interval("gamma", open_low=True)
+        self.require_unit_interval("epsilon_base", open_low=True)
+        if self.batch_size > self.replay_capacity:
+            raise ValueError(f"--batch-size {self.batch_size} exceeds --replay-capacity {self.replay_capacity}")
+
+    @property
+    def num_envs(self) -> int:
+        """Actor envs over all actors: the length of the epsilon ladder."""
+        return self.num_workers * self.envs_per_actor

@@ -1,0 +1,58 @@
+"""The two interfaces between the runtime's processes and what they share.
+
+Actors and the learner reach the replay only through a `ReplayClient` and the learner's parameters
+only through a `ParameterChannel`. The shared-memory replays (`common.replay`) and
+`common.distributed.params.PublishedParams` implement them for one machine; a backend spanning
+machines implements the same two, so nothing here names a lock, a segment or a counter slot.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+from torch import nn
+
+from common.replay.base import Inserted
+
+BlockT = TypeVar("BlockT", contravariant=True)
+BatchT = TypeVar("BatchT", covariant=True)
+
+
+class ReplayClient(Protocol[BlockT, BatchT]):
+    """A prioritized replay as its writers and its learner see it."""
+
+    config: Any
+    """The replay's layout (capacity, frame shape and stack, sequence length, ...): plain data."""
+
+    def insert(self, block: BlockT) -> Inserted:
+        """Insert a block of items, each with its initial priority (None: the running max priority)."""
+        ...
+
+    def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> BatchT:
+        """A batch drawn in proportion to priority^alpha, with importance weights and item keys."""
+        ...
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
+        """New priorities for sampled keys; keys of items evicted since are ignored. Returns how many applied."""
+        ...
+
+    def inserted(self) -> int:
+        """Items ever inserted, evicted ones included."""
+        ...
+
+    def __len__(self) -> int:
+        """Items that can be sampled now."""
+        ...
+
+
+class ParameterChannel(Protocol):
+    """The learner's parameters as it publishes them and actors poll them."""
+
+    def publish(self, model: nn.Module) -> int:
+        """Learner: make `model`'s parameters the current ones; returns their version (it only grows)."""
+        ...
+
+    def poll(self, into: nn.Module, have_version: int) -> int:
+        """Reader: copy the current parameters into `into` if their version differs from `have_version`;
+        returns the version `into` holds now (-1 if it may hold a mix, so the next poll copies again)."""
+        ...

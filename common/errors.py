@@ -1,0 +1,6 @@
+"""The one error a user's input can cause: bad flags, a bad env id, an unusable checkpoint."""
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr, exit status 2."""
