@@ -33,6 +33,8 @@ class Config(RunConfig):
     """shared RMSProp decay of the squared-gradient average"""
     rmsprop_eps: float = 0.1
     """shared RMSProp epsilon, added inside the square root as in the paper"""
+    rmsprop_initial_g: float = 0.0
+    """value the shared RMSProp's squared-gradient average starts from (TensorFlow's RMSProp: 1)"""
     adam_eps: float = 1e-8
     """shared Adam epsilon, added to the square root of the bias-corrected second moment"""
     max_grad_norm: float = 40.0
@@ -61,7 +63,7 @@ class Config(RunConfig):
         self.require_positive("lr", "t_max", "hidden_size", "lstm_size", "eps_anneal_frames", "target_update_frames",
                               "max_grad_norm", "rmsprop_eps",
                               "adam_eps")
-        self.require_non_negative("entropy_coef", "value_coef")
+        self.require_non_negative("entropy_coef", "value_coef", "rmsprop_initial_g")
         self.require_unit_interval("gamma", open_low=True)
         if not 0.0 <= self.rmsprop_alpha < 1.0:
             raise ValueError(f"--rmsprop-alpha must be in [0, 1), got {self.rmsprop_alpha}")

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-
-FINAL_EPSILONS = (0.1, 0.01, 0.5)
-FINAL_EPSILON_PROBS = (0.4, 0.3, 0.3)
-
 
 def nstep_returns(r_t: torch.Tensor, discount_t: torch.Tensor, bootstrap: torch.Tensor) -> torch.Tensor:
     """G_t = r_t + discount_t * G_{t+1}, with G_T = bootstrap.
@@ -77,28 +72,3 @@ def q_loss(q_tm1: torch.Tensor, a_tm1: torch.Tensor, targets: torch.Tensor) -> t
     """sum_t 0.5 * (y_t - Q(s_t, a_t))^2, targets held constant. q_tm1: [T, A]; a_tm1, targets: [T]."""
     q_a = q_tm1.gather(1, a_tm1.unsqueeze(1)).squeeze(1)
     return 0.5 * (targets.detach() - q_a).pow(2).sum()
-
-
-def epsilon(frames: int, final_epsilon: float, anneal_frames: int) -> float:
-    """Linear anneal from 1 to final_epsilon over the first anneal_frames frames, then constant."""
-    fraction = min(1.0, frames / anneal_frames)
-    return 1.0 + (final_epsilon - 1.0) * fraction
-
-
-def sample_final_epsilons(num_workers: int, rng: np.random.Generator) -> list[float]:
-    """The workers' final epsilons: 0.1, 0.01 or 0.5 with probabilities 0.4, 0.3, 0.3 each (section 8).
-
-    Drawn by stratified sampling: worker i takes u_i = (perm_i + U) / N for one U ~ U[0, 1) and a random
-    permutation perm, and maps it through the distribution's inverse CDF. Each u_i alone is uniform, so
-    every worker's epsilon has exactly the paper's distribution; together the N workers cover it
-    evenly, so two workers can never both draw 0.01 (independent draws do in 9% of runs, and a run with
-    no exploring worker then learns from its own greedy data only).
-    """
-    u = (rng.permutation(num_workers) + rng.random()) / num_workers
-    index = np.searchsorted(np.cumsum(FINAL_EPSILON_PROBS), u, side="right")
-    return [FINAL_EPSILONS[i] for i in np.minimum(index, len(FINAL_EPSILONS) - 1)]
-
-
-def annealed_lr(initial_lr: float, steps: int, total_steps: int) -> float:
-    """Learning rate annealed linearly from initial_lr to 0 at total_steps."""
-    return initial_lr * max(0.0, 1.0 - steps / total_steps)

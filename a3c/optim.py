@@ -160,9 +160,14 @@ class SharedRMSprop(SharedOptimizer):
     """The paper's RMSProp (module docstring): one statistic, g, per parameter."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, alpha: float = 0.99, eps: float = 0.1,
-                 max_grad_norm: float | None = None):
+                 max_grad_norm: float | None = None, initial_g: float = 0.0):
+        """initial_g: the value g starts from; TensorFlow's RMSProp (OpenAI baselines' A2C) starts at 1,
+        so the first updates are plain SGD and the per-parameter scaling comes in over about 1/(1 - alpha)
+        updates."""
         super().__init__(params, lr, max_grad_norm, kinds=1)
         self.alpha, self.eps = alpha, eps
+        for square_avg in self.stats[0]:
+            square_avg.fill_(initial_g)
 
     def _apply(self, params, grads, stats, max_norm: np.float64) -> None:
         _rmsprop_rules(params, grads, stats[0], np.float32(self.lr), np.float32(self.alpha), np.float32(self.eps),

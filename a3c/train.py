@@ -31,7 +31,8 @@ def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> S
     if cfg.optimizer == "adam":
         optimizer = SharedAdam(model.parameters(), cfg.lr, eps=cfg.adam_eps, max_grad_norm=cfg.max_grad_norm)
     else:
-        optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps, cfg.max_grad_norm)
+        optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps, cfg.max_grad_norm,
+                                  cfg.rmsprop_initial_g)
     optimizer.share_memory()
     target_epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
     return SharedParts(model, target, target_epoch, optimizer, RunCounters(cfg.num_workers))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from a3c import loss as L
+from a3c import schedules
 from a3c.config import Config
 from a3c.optim import SharedOptimizer
 from common.counters import RunCounters
@@ -118,7 +119,7 @@ class EpsilonGreedy:
 
     def anneal(self, counters: RunCounters) -> None:
         frames = counters.total_steps() * self.cfg.frames_per_step
-        self.epsilon = L.epsilon(frames, self.final_epsilon, self.cfg.eps_anneal_frames)
+        self.epsilon = schedules.epsilon(frames, self.final_epsilon, self.cfg.eps_anneal_frames)
 
     def __call__(self, model: nn.Module, actor: Actor) -> int:
         if self.rng.random() < self.epsilon:
@@ -162,7 +163,7 @@ def apply_gradients(cfg: Config, local: list[nn.Parameter], glob: list[nn.Parame
     loss.backward()
     for shared_param, param in zip(glob, local):
         shared_param.grad = param.grad
-    shared.optimizer.set_lr(L.annealed_lr(cfg.lr, shared.counters.total_steps(), cfg.total_steps))
+    shared.optimizer.set_lr(schedules.annealed_lr(cfg.lr, shared.counters.total_steps(), cfg.total_steps))
     shared.optimizer.step()
 
 
@@ -187,7 +188,7 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
         policy = sample_policy_action
     else:
         # drawn from the run's seed, so a restarted worker keeps its predecessor's final epsilon
-        final_epsilon = L.sample_final_epsilons(cfg.num_workers, np.random.default_rng(cfg.seed))[rank]
+        final_epsilon = schedules.sample_final_epsilons(cfg.num_workers, np.random.default_rng(cfg.seed))[rank]
         policy = EpsilonGreedy(cfg, final_epsilon, rng)
     actor = Actor(cfg, rank, seed, policy)
     actor.state = model.initial_state()

@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-interval-seconds", type=float, default=60.0)
     parser.add_argument("--eval-episodes", type=int, default=5, help="greedy games per evaluation")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="worker processes of each run")
+    parser.add_argument("--train-flags", nargs=argparse.REMAINDER, default=[],
+                        help="the rest of the command line goes to every training command (say, --lr 1e-4)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pong_a3c"))
     parser.add_argument("--report-only", action="store_true", help="redraw the table and plot from <out>/runs")
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cores < 1 or args.seeds < 1 or args.max_seconds <= 0:
             parser.error("--cores and --seeds must be at least 1, --max-seconds positive")
         args.out.mkdir(parents=True, exist_ok=True)
-        flags = {args.env_id: {algo: ("--eval-episodes", str(args.eval_episodes)) for algo in args.algos}}
+        flags = {args.env_id: {algo: ("--eval-episodes", str(args.eval_episodes), *args.train_flags)
+                               for algo in args.algos}}
         preset = Preset((args.env_id,), tuple(args.algos), args.max_seconds, args.seeds, args.eval_interval_seconds,
                         flags)
         started, commit = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), _commit()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from a3c import loss as L
+from a3c import schedules as S
 
 
 def t(values, dtype=torch.float32):
@@ -64,36 +65,36 @@ def test_q_loss_is_half_squared_error_on_taken_actions():
 
 
 def test_epsilon_schedule():
-    assert L.epsilon(0, 0.1, 1000) == 1.0
-    assert L.epsilon(500, 0.1, 1000) == pytest.approx(0.55)
-    assert L.epsilon(1000, 0.1, 1000) == pytest.approx(0.1)
-    assert L.epsilon(10**9, 0.01, 1000) == pytest.approx(0.01)
+    assert S.epsilon(0, 0.1, 1000) == 1.0
+    assert S.epsilon(500, 0.1, 1000) == pytest.approx(0.55)
+    assert S.epsilon(1000, 0.1, 1000) == pytest.approx(0.1)
+    assert S.epsilon(10**9, 0.01, 1000) == pytest.approx(0.01)
 
 
 def test_each_workers_final_epsilon_has_the_paper_probabilities():
     # worker 0 of 2 and worker 2 of 16, over 20,000 runs: 0.1, 0.01, 0.5 with 0.4, 0.3, 0.3
     for workers, rank in ((2, 0), (16, 2)):
         rng = np.random.default_rng(0)
-        draws = np.array([L.sample_final_epsilons(workers, rng)[rank] for _ in range(20_000)])
-        for value, prob in zip(L.FINAL_EPSILONS, L.FINAL_EPSILON_PROBS):
+        draws = np.array([S.sample_final_epsilons(workers, rng)[rank] for _ in range(20_000)])
+        for value, prob in zip(S.FINAL_EPSILONS, S.FINAL_EPSILON_PROBS):
             assert np.mean(draws == value) == pytest.approx(prob, abs=0.015)
 
 
 def test_final_epsilons_cover_the_distribution_evenly():
     rng = np.random.default_rng(1)
     for _ in range(1000):
-        two = L.sample_final_epsilons(2, rng)
+        two = S.sample_final_epsilons(2, rng)
         assert two != [0.01, 0.01] and two != [0.5, 0.5]  # strata [0, 0.5) and [0.5, 1)
-        ten = L.sample_final_epsilons(10, rng)
+        ten = S.sample_final_epsilons(10, rng)
         # 4 of the 10 strata lie wholly below 0.4, and so on: counts 4, 3, 3 up to one boundary stratum
-        counts = [ten.count(value) for value in L.FINAL_EPSILONS]
+        counts = [ten.count(value) for value in S.FINAL_EPSILONS]
         assert abs(counts[0] - 4) <= 1 and abs(counts[1] - 3) <= 1 and abs(counts[2] - 3) <= 1 and sum(counts) == 10
 
 
 def test_learning_rate_anneals_linearly_to_zero():
-    assert L.annealed_lr(1e-3, 0, 100) == pytest.approx(1e-3)
-    assert L.annealed_lr(1e-3, 25, 100) == pytest.approx(7.5e-4)
-    assert L.annealed_lr(1e-3, 150, 100) == 0.0
+    assert S.annealed_lr(1e-3, 0, 100) == pytest.approx(1e-3)
+    assert S.annealed_lr(1e-3, 25, 100) == pytest.approx(7.5e-4)
+    assert S.annealed_lr(1e-3, 150, 100) == 0.0
 
 
 def test_sample_categorical_draws_from_the_softmax():

@@ -159,3 +159,13 @@ def test_adam_statistics_round_trip_through_load_statistics():
     assert all(t.is_shared() for t in other.statistics())
     with pytest.raises(ValueError):
         SharedRMSprop([nn.Parameter(torch.zeros(2))], lr=0.1).load_statistics(saved)
+
+
+def test_rmsprop_from_an_initial_g_of_one_starts_as_sgd():
+    """TensorFlow's RMSProp (OpenAI baselines' A2C) starts g at 1: g = 0.9 * 1 + 0.1 * 2^2 = 1.3."""
+    w = nn.Parameter(torch.tensor([1.0]))
+    opt = SharedRMSprop([w], lr=0.1, alpha=0.9, eps=1e-5, initial_g=1.0)
+    w.grad = torch.tensor([2.0])
+    opt.step()
+    assert opt.statistics()[0].tolist() == pytest.approx([1.3])
+    assert w.tolist() == pytest.approx([1.0 - 0.1 * 2.0 / math.sqrt(1.3 + 1e-5)])
