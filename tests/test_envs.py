@@ -92,3 +92,32 @@ def test_unknown_env_ids_are_usage_errors(env_id):
 def test_continuous_actions_are_refused():
     with pytest.raises(UsageError, match="discrete"):
         make_env("Pendulum-v1", seed=0)
+
+
+def test_an_image_env_keeps_its_frames_and_observes_frames():
+    from common.catch import ENV_ID
+    from common.envs import observes_frames
+
+    env = make_env(ENV_ID, seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8  # not flattened into a vector
+    obs2, *_ = env.step(1)
+    assert np.array_equal(obs2[:3], obs[1:]) and not np.array_equal(obs2[3], obs[3])  # the ball moved
+    env.close()
+    assert observes_frames(ENV_ID) and observes_frames("ALE/Pong-v5")
+    assert not observes_frames("CartPole-v1") and not observes_frames("NoSuchEnv-v0")
+
+
+def test_catch_pays_one_at_the_bottom_row_after_nine_steps():
+    from common.catch import ENV_ID
+
+    env = make_env(ENV_ID, seed=0)
+    for seed in range(20):
+        env.reset(seed=seed)
+        rewards = []
+        for _ in range(9):  # stay: the paddle waits in the middle column
+            _, reward, terminated, truncated, info = env.step(1)
+            rewards.append(reward)
+        assert terminated and not truncated and rewards[:8] == [0.0] * 8 and rewards[8] in (-1.0, 1.0)
+        assert episode_return(info) == rewards[8]
+    env.close()
