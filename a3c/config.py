@@ -92,8 +92,17 @@ VECTOR_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
 }
 
 
+# On frames (ALE ids and other image envs), A3C and A3C-LSTM depart from the paper's optimizer and window:
+# a shared Adam at 1e-4 with 20-step windows (pytorch-a3c's settings) learned Pong on this box, where the
+# paper's RMSProp (eps 0.1, lr 7e-4, 5 steps) left the policy near uniform after 3.3M frames and larger
+# steps killed the torso (README, "A3C on Pong"). The Q methods keep the paper's values.
+POLICY_FRAME_DEFAULTS: dict[str, Any] = dict(optimizer="adam", lr=1e-4, t_max=20)
+FRAME_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {"a3c": POLICY_FRAME_DEFAULTS, "a3c-lstm": POLICY_FRAME_DEFAULTS}
+
+
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults
     (or on top of the resumed run's config.json)."""
-    algo_defaults = VECTOR_DEFAULTS_BY_ALGO.get(overrides.get("algo", Config.algo), {})
-    return make_family_config(Config, overrides, {**VECTOR_DEFAULTS, **algo_defaults})
+    algo = overrides.get("algo", Config.algo)
+    return make_family_config(Config, overrides, {**VECTOR_DEFAULTS, **VECTOR_DEFAULTS_BY_ALGO.get(algo, {})},
+                              FRAME_DEFAULTS_BY_ALGO.get(algo, {}))

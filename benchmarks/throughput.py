@@ -125,6 +125,7 @@ def env_rows(env_id: str, preset: Preset, envpool_envs: list[int]) -> tuple[list
 
 def actor_rows(env_id: str, preset: Preset, r2d2_envs: list[int], bare_ale: Rate | None) -> list[dict]:
     """One actor process per family, one torch thread, its family's default envs (R2D2: `r2d2_envs`)."""
+    from a3c.config import make_config as make_a3c_config
     from apex.config import Config as ApexConfig
 
     timing = (preset.seconds, preset.warmup_seconds)
@@ -133,7 +134,9 @@ def actor_rows(env_id: str, preset: Preset, r2d2_envs: list[int], bare_ale: Rate
     def row(measure: str, setting: str, rate: Rate) -> dict:
         return make_row("actor", measure, env_id, setting, "agent steps/s", rate, FRAMES_PER_STEP, bare_ale)
 
-    rows = [row("A3C worker (a3c.worker.run_worker)", "--algo a3c, 1 env, t_max 5, shared RMSProp update",
+    a3c = make_a3c_config({"env_id": env_id, "num_workers": 1})
+    rows = [row("A3C worker (a3c.worker.run_worker)",
+                f"--algo a3c defaults, 1 env, t_max {a3c.t_max}, shared {a3c.optimizer} update",
                 in_fresh_process(a3c_worker_steps, env_id, *timing)),
             row("Ape-X actor (apex.actor.Actor.step)", f"{apex_envs} envs",
                 in_fresh_process(apex_actor_steps, env_id, apex_envs, *timing))]

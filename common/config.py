@@ -76,11 +76,13 @@ class RunConfig:
         return frames_per_step(self.env_id)
 
 
-def make_family_config(cls: type[C], overrides: dict[str, Any], vector_defaults: dict[str, Any]) -> C:
+def make_family_config(cls: type[C], overrides: dict[str, Any], vector_defaults: dict[str, Any],
+                       frame_defaults: dict[str, Any] | None = None) -> C:
     """The config for command-line `overrides` on top of the family's defaults for the env: the
-    dataclass defaults for envs that observe frames (ALE ids and other image envs), those plus
-    `vector_defaults` for vector-observation ids (or, when resuming, on top of the resumed run's
-    config.json)."""
+    dataclass defaults plus `frame_defaults` for envs that observe frames (ALE ids and other image
+    envs), the dataclass defaults plus `vector_defaults` for vector-observation ids (or, when
+    resuming, on top of the resumed run's config.json)."""
     env_id = overrides.get("env_id", cls.env_id)
-    defaults = {"env_id": env_id} if observes_frames(env_id) else {"env_id": env_id, **vector_defaults}
+    family = (frame_defaults or {}) if observes_frames(env_id) else vector_defaults
+    defaults = {"env_id": env_id, **family}
     return config_with_resume(cls, overrides, defaults)

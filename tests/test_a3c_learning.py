@@ -34,7 +34,7 @@ def test_a3c_learns_catch_from_pixels_with_the_atari_defaults(tmp_path):
     cfg = make_config({"algo": "a3c", "env_id": CATCH, "num_workers": 2, "seed": 0, "stop_return": 0.9,
                        "max_seconds": 150.0, "eval_interval_seconds": 2.0, "eval_episodes": 20,
                        "run_dir": str(tmp_path)})
-    assert cfg.weight_init == "orthogonal" and cfg.lr == 7e-4  # the Atari defaults, not the vector ones
+    assert (cfg.weight_init, cfg.optimizer, cfg.lr, cfg.t_max) == ("orthogonal", "adam", 1e-4, 20)  # Atari's
     summary = main(cfg)
     assert summary.best_eval >= 0.9, f"evaluations {summary.eval_means}"
 
