@@ -29,8 +29,8 @@ def test_learns_cartpole(algo, tmp_path):
 
 def test_a3c_learns_catch_from_pixels_with_the_atari_defaults(tmp_path):
     """Catch (common/catch.py) goes through the Atari torso with the defaults of ALE ids. Random play
-    scores about -0.6; 0.9 is 19 catches in 20 greedy games. With torch's default initialisation, the
-    defect that kept A3C from learning Pong, the same run stayed below 0 (README, "A3C on Pong")."""
+    scores about -0.6; 0.9 is 19 catches in 20 greedy games. The old defaults (torch's initialisation,
+    the defect that kept A3C from learning Pong, with the paper's RMSProp) miss it (README, "A3C on Pong")."""
     cfg = make_config({"algo": "a3c", "env_id": CATCH, "num_workers": 2, "seed": 0, "stop_return": 0.9,
                        "max_seconds": 150.0, "eval_interval_seconds": 2.0, "eval_episodes": 20,
                        "run_dir": str(tmp_path)})
