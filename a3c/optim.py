@@ -1,11 +1,15 @@
-"""Shared RMSProp (Mnih et al. 2016, section 4 "Optimization" and section 8).
+"""Shared optimizers of the asynchronous methods: the paper's RMSProp (Mnih et al. 2016, section 4
+"Optimization" and section 8) and Adam (Kingma & Ba 2015), A3C's default on frames (README).
+
+RMSProp:
 
     g = alpha * g + (1 - alpha) * grad^2
     theta = theta - lr * grad / sqrt(g + eps)
 
-The statistics g live in shared memory, so every worker both reads and updates the same g, which the
-paper found more robust than per-thread statistics. torch.optim.RMSprop puts eps outside the square
-root and keeps its state per process, so neither matches; this optimizer is the paper's rule.
+The statistics (g; Adam's moments and step count) live in shared memory, so every worker both reads
+and updates the same ones, which the paper found more robust than per-thread statistics.
+torch.optim.RMSprop puts eps outside the square root and keeps its state per process, so neither
+matches; this optimizer is the paper's rule.
 Updates are Hogwild: no lock, as in the paper.
 
 The whole step is one numba call over all parameters: one pass over the gradients for their total
@@ -178,8 +182,7 @@ class SharedAdam(SharedOptimizer):
     """Adam (Kingma & Ba 2015) with shared moments and a shared step count t, as pytorch-a3c shares it.
 
     Its bias correction makes the first steps about lr per parameter, where an RMSProp with a small eps
-    and g starting at 0 moves each parameter by up to 10 lr (g is (1 - alpha) grad^2 after one step):
-    on Atari that early jump killed every unit of the torso's ReLU layers (docs in the README).
+    and g starting at 0 moves each parameter by up to 10 lr (g is (1 - alpha) grad^2 after one step).
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, beta1: float = 0.9, beta2: float = 0.999,
