@@ -135,8 +135,8 @@ def test_adam_step_matches_hand_computation():
 
 
 def test_adam_first_step_is_lr_per_parameter_whatever_the_gradient_scale():
-    """Why Adam for Atari (a3c/optim.py): with bias correction the first step moves each parameter by
-    lr, where RMSProp with a small eps and g starting at 0 moves it by lr / sqrt(1 - alpha) = 10 lr."""
+    """With bias correction Adam's first step moves each parameter by lr, where RMSProp with a small eps
+    and g starting at 0 moves it by lr / sqrt(1 - alpha) = 10 lr."""
     for scale in (1e-3, 1.0, 1e3):  # well above Adam's eps of 1e-8
         w, r = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(3))
         adam, rmsprop = SharedAdam([w], lr=1e-3), SharedRMSprop([r], lr=1e-3, alpha=0.99, eps=1e-16)
