@@ -62,7 +62,8 @@ class SharedState:
 
 
 def main(cfg: Config) -> RunSummary:
-    obs_shape, num_actions = probe_env(cfg)
+    env = probe_env(cfg)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
     shared = build_shared(cfg, obs_shape, num_actions)
     run = TrainRun(cfg, checkpoint_meta(cfg, "a3c", shared.model), SharedState(cfg, shared), shared.counters)
     print(f"{cfg.algo} on {cfg.env_id}: {cfg.num_workers} workers, run dir {run.run_dir}", flush=True)

@@ -46,7 +46,8 @@ class Actor:
 
     def __init__(self, cfg: Config, rank: int, seed: int, policy: Callable):
         self.cfg, self.rank, self.policy = cfg, rank, policy
-        self.env = make_env(cfg.env_id, seed, training=True, sticky_actions=cfg.sticky_actions)
+        self.env = make_env(cfg.env_id, seed, training=True, sticky_actions=cfg.sticky_actions,
+                            frame_stack=cfg.frame_stack)
         obs, _ = self.env.reset(seed=seed)
         self.obs = torch.as_tensor(obs)
         self.pending_action: int | None = None

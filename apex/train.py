@@ -17,25 +17,26 @@ from common.counters import RunCounters
 from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
                                              resume_note, start_actors)
 from common.distributed.params import PublishedParams
-from common.recipe import TrainRun, checkpoint_meta, probe_env
+from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
 from common.replay.transition import TransitionReplay, TransitionReplayConfig
 from common.run import RunSummary
 
 
-def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> TransitionReplayConfig:
-    """Stacked frames [S, H, W] are stored one frame per step; vectors [D] as they are."""
-    stacked = len(obs_shape) == 3
+def replay_config(cfg: Config, env: EnvProbe) -> TransitionReplayConfig:
+    """Stacked frames [S, H, W] are stored one frame per step; other images and vectors as they are."""
+    stack = env.stacked_frames
     return TransitionReplayConfig(
-        capacity=cfg.replay_capacity, frame_shape=obs_shape[1:] if stacked else obs_shape,
-        frame_dtype="uint8" if stacked else "float32", frame_stack=obs_shape[0] if stacked else None,
+        capacity=cfg.replay_capacity, frame_shape=env.obs_shape[1:] if stack else env.obs_shape,
+        frame_dtype=env.obs_dtype, frame_stack=stack,
         alpha=cfg.alpha if cfg.prioritized else 0.0)  # alpha 0: every priority^alpha is 1, uniform
 
 
 def main(cfg: Config) -> RunSummary:
-    obs_shape, num_actions = probe_env(cfg)
+    env = probe_env(cfg)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
-    replay = TransitionReplay.create(replay_config(cfg, obs_shape))
+    replay = TransitionReplay.create(replay_config(cfg, env))
     work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)

@@ -233,14 +233,11 @@ def wrapper_env_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds
     return env_steps([make_env(env_id, e) for e in range(num_envs)], seconds, warmup_seconds)
 
 
-def env_shape(env_id: str) -> tuple[tuple[int, ...], int]:
-    """(observation shape, number of actions) of env_id under our env stack."""
-    from common.envs import make_env
+def env_shape(env_id: str) -> Any:
+    """common.recipe.EnvProbe of env_id under our env stack: shape, actions, dtype, stacked frames."""
+    from common.recipe import describe_env
 
-    env = make_env(env_id, 0)
-    shape, num_actions = tuple(env.observation_space.shape), int(env.action_space.n)
-    env.close()
-    return shape, num_actions
+    return describe_env(env_id)
 
 
 def actor_rate(actor: Any, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
@@ -267,8 +264,9 @@ def apex_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
     from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 100_000})
-    obs_shape, num_actions = env_shape(env_id)
-    replay = TransitionReplay.create(replay_config(cfg, obs_shape))
+    env = env_shape(env_id)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
+    replay = TransitionReplay.create(replay_config(cfg, env))
     try:
         params = PublishedParams(QNetwork(obs_shape, num_actions, cfg.hidden_size, cfg.dueling))
         return actor_rate(Actor(0, cfg, replay, params, RunCounters(1)), num_envs, seconds, warmup_seconds)
@@ -312,8 +310,9 @@ def apex_learner_updates(env_id: str, device: str, seconds: float, warmup_second
     from common.replay.transition import TransitionReplay
 
     cfg = make_config({"env_id": env_id, "replay_capacity": 20_000, "learning_starts": 5_000, "device": device})
-    obs_shape, num_actions = env_shape(env_id)
-    replay = TransitionReplay.create(replay_config(cfg, obs_shape))
+    env = env_shape(env_id)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
+    replay = TransitionReplay.create(replay_config(cfg, env))
     try:
         fill_transition_replay(replay, 10_000, np.random.default_rng(0))
         learner = Learner(cfg, obs_shape, num_actions, torch.device(device), replay, RunCounters(1))

@@ -50,7 +50,7 @@ def a3c_worker_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate
     from a3c.worker import run_worker
 
     cfg = make_config({"env_id": env_id, "num_workers": 1})
-    obs_shape, num_actions = env_shape(env_id)
+    obs_shape, num_actions = env_shape(env_id)[:2]
     shared = build_shared(cfg, obs_shape, num_actions)
     stop = StopAfter(lambda: int(shared.counters.steps[0]), seconds, warmup_seconds)
     run_worker(0, cfg, shared, stop)
@@ -69,8 +69,9 @@ def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds:
     from r2d2.train import replay_config
 
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 64})
-    obs_shape, num_actions = env_shape(env_id)
-    replay = SequenceReplay.create(replay_config(cfg, obs_shape))
+    env = env_shape(env_id)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
+    replay = SequenceReplay.create(replay_config(cfg, env))
     try:
         params = PublishedParams(make_network(cfg, obs_shape, num_actions))
         return actor_rate(Actor(0, cfg, replay, params, RunCounters(1)), num_envs, seconds, warmup_seconds)
@@ -103,7 +104,7 @@ def r2d2_setup(env_id: str, capacity: int, device: str = "cpu") -> tuple[Any, An
     from r2d2.train import replay_config
 
     cfg = make_config({"env_id": env_id, "replay_capacity": capacity, "learning_starts": 0, "device": device})
-    replay = SequenceReplay.create(replay_config(cfg, env_shape(env_id)[0]))
+    replay = SequenceReplay.create(replay_config(cfg, env_shape(env_id)))
     fill_sequence_replay(replay, np.random.default_rng(0))
     return cfg, replay
 
@@ -125,7 +126,7 @@ def r2d2_learner_sequences(env_id: str, device: str, capacity: int, seconds: flo
 
     cfg, replay = r2d2_setup(env_id, capacity, device)
     try:
-        obs_shape, num_actions = env_shape(env_id)
+        obs_shape, num_actions = env_shape(env_id)[:2]
         learner = Learner(cfg, obs_shape, num_actions, torch.device(device), replay, RunCounters(1))
         return scaled(learner_rate(learner, seconds, warmup_seconds), cfg.batch_size)
     finally:

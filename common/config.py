@@ -18,7 +18,8 @@ MAX_WORKERS = 512
 @dataclass(frozen=True)
 class RunConfig:
     env_id: str = "CartPole-v1"
-    """gymnasium id; ALE/... ids get the DQN Atari protocol"""
+    """gymnasium id (module:Id imports the module first); ALE/Pong-v5 and PongNoFrameskip-v4 style ids get
+    the DQN Atari protocol, image envs a convolutional torso"""
     seed: int = 0
     """base random seed; worker (actor) i uses seed + 1000 * (i + 1)"""
     num_workers: int = 2
@@ -38,6 +39,8 @@ class RunConfig:
     """learner device; auto uses CUDA when present. Actors always run on the CPU"""
     sticky_actions: bool = False
     """ALE only: repeat the previous action with probability 0.25 (Machado et al. 2018)"""
+    frame_stack: int = 1
+    """non-Atari envs: stack the last k observations along the channels (ALE ids always stack 4)"""
 
     eval_interval_seconds: float = 30.0
     """seconds between evaluations of the current model (0: no evaluation)"""
@@ -49,7 +52,7 @@ class RunConfig:
     """seconds between checkpoints (the last two are kept)"""
 
     def __post_init__(self) -> None:
-        self.require_positive("num_workers", "total_steps", "eval_episodes", "log_interval_seconds",
+        self.require_positive("num_workers", "total_steps", "eval_episodes", "frame_stack", "log_interval_seconds",
                               "checkpoint_interval_seconds")
         self.require_non_negative("max_seconds", "eval_interval_seconds")
         if self.num_workers > MAX_WORKERS:

@@ -1,6 +1,9 @@
-"""Environment construction: the DQN Atari protocol for ALE ids, plain float vectors for the rest.
+"""Environment construction: the DQN Atari protocol for ALE ids, channels-first images for other image
+envs, plain float vectors for the rest.
 
-ALE ids get (Mnih et al. 2015; Machado et al. 2018 for sticky actions), built from gymnasium's own
+ALE ids (`ALE/Pong-v5`, and the older ids most papers' code uses: `PongNoFrameskip-v4`, `Pong-v4`,
+`Pong-v0`; each is built with frame skip 1 and no sticky actions of its own, so the protocol's skip is
+the only one) get (Mnih et al. 2015; Machado et al. 2018 for sticky actions), built from gymnasium's own
 wrappers where they exist:
   up to 30 no-op starts, action repeat 4 with a max over the last two frames, 84x84 grayscale
   (AtariPreprocessing), FIRE on reset where the game needs it, loss of life as terminal and reward
@@ -8,8 +11,18 @@ wrappers where they exist:
   (ALE's max_num_frames_per_episode), sticky actions off unless asked for.
 Logged returns are the raw game score of full games: RecordEpisodeStatistics sits below the
 life-loss and clipping wrappers, so `info["episode"]["r"]` appears only at a real game over.
+
+Any other env whose observation is an image (a Box of 3 dimensions, or of 2 with an integer or bool
+dtype: MinAtar's 10x10xC grids, Procgen's 64x64x3, MiniGrid's image wrapper, common.catch) gives
+[C, H, W] channels first: H x W x C is transposed (an image is channels first only when it has fewer
+leading than trailing entries, gymnasium's H x W x C otherwise); bool and uint8 become uint8 in 0..255
+(one byte per pixel in the replays), floats float32. `frame_stack` k > 1 stacks the last k observations
+along the channels. MinAtar ids (`MinAtar/Breakout-v1`) are registered when the minatar package is
+installed (`pip install -e ".[minatar]"`).
 """
 from __future__ import annotations
+
+import functools
 
 import gymnasium as gym
 import numpy as np
@@ -21,23 +34,49 @@ from common.errors import UsageError
 ATARI_FRAMES_PER_EPISODE = 108_000
 ATARI_FRAME_SKIP = 4
 ATARI_STACK = 4
+ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
+
+
+@functools.cache
+def _register_ale() -> None:
+    import ale_py
+
+    gym.register_envs(ale_py)
 
 
 def is_atari(env_id: str) -> bool:
-    return env_id.startswith("ALE/")
+    """ALE/... ids and every other id of ale_py's AtariEnv (PongNoFrameskip-v4, Pong-v4, Pong-v0, ...)."""
+    if env_id.startswith("ALE/"):
+        return True
+    if ":" in env_id or not env_id.endswith(("-v4", "-v0")):  # a user's module:Id, or no id of ale_py's
+        return False
+    _register_ale()
+    spec = gym.registry.get(env_id)
+    return spec is not None and spec.entry_point == ATARI_ENTRY_POINT
+
+
+def _register_known_families(env_id: str) -> None:
+    """Registers MinAtar's ids, which its package defines but does not register on import."""
+    if env_id.startswith("MinAtar/") and env_id not in gym.registry:
+        try:
+            import minatar.gym
+        except ImportError:
+            raise UsageError(f"{env_id} needs the minatar package: pip install -e \".[minatar]\"") from None
+        minatar.gym.register_envs()
 
 
 def observes_frames(env_id: str) -> bool:
-    """Whether env_id's agent sees stacked 84x84 frames (ALE ids, and image envs such as common.catch),
+    """Whether env_id's agent sees images (ALE ids, and image envs such as common.catch or MinAtar),
     which decides the family defaults; False for an id that does not build (make_env then says why)."""
     if is_atari(env_id):
         return True
     try:
+        _register_known_families(env_id)
         env = gym.make(env_id)
     except Exception:  # noqa: BLE001 - any failure here is reported by make_env with its reason
         return False
     try:
-        return is_frame_stack(env.observation_space)
+        return is_image(env.observation_space)
     finally:
         env.close()
 
@@ -113,9 +152,9 @@ def _needs_fire(env: gym.Env) -> bool:
 
 
 def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
-    import ale_py  # registers the ALE ids with gymnasium
-
-    gym.register_envs(ale_py)
+    _register_ale()
+    # These keywords replace the id's own, so that no frame skip (a v4 id's 1 or 2-5, a v5 id's 4) and no
+    # sticky actions (v0's and v5's 0.25) stack on the protocol's.
     env = gym.make(env_id, frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
                    max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="ram")
     env = ScreenShape(env)
@@ -132,32 +171,123 @@ def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
 
 
 def is_frame_stack(space: gym.Space) -> bool:
-    """A uint8 stack of 84x84 frames, channels first: what the Atari protocol gives and AtariTorso takes."""
+    """A uint8 stack of 84x84 frames, channels first: what the Atari protocol gives."""
     return (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
             and space.shape[1:] == (84, 84))
 
 
-def _make_vector(env_id: str) -> gym.Env:
-    env = gym.make(env_id)
-    if is_frame_stack(env.observation_space):  # kept as frames for the convolutional torso
-        return RecordEpisodeStatistics(env)
-    if not isinstance(env.observation_space, gym.spaces.Box):
-        env = FlattenObservation(env)
+def is_image(space: gym.Space) -> bool:
+    """A Box of 3 dimensions, or of 2 with an integer or bool dtype (one grey channel)."""
+    if not isinstance(space, gym.spaces.Box):
+        return False
+    integral = space.dtype == np.bool_ or np.issubdtype(space.dtype, np.integer)
+    return len(space.shape) == 3 or (len(space.shape) == 2 and integral)
+
+
+def is_channels_first(shape: tuple[int, ...]) -> bool:
+    """[C, H, W] when the first dimension is the smaller end (4x84x84, 3x64x64); gymnasium's images are
+    H x W x C otherwise (10x10x4, 64x64x3, and the ambiguous 10x10x10)."""
+    return shape[0] < shape[2]
+
+
+class ImageObservation(gym.ObservationWrapper):
+    """Any image observation as [C, H, W]: uint8 in 0..255 for bool and integer images (bool True is 255),
+    float32 for float ones, so the torsos divide bytes by 255 and take floats as they are."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        shape = space.shape if len(space.shape) == 3 else (1, *space.shape)
+        self._transpose = len(space.shape) == 3 and not is_channels_first(space.shape)
+        if self._transpose:
+            shape = (shape[2], shape[0], shape[1])
+        self._scale = None
+        if space.dtype == np.bool_:
+            self._scale = 255
+        elif np.issubdtype(space.dtype, np.integer):
+            high = float(np.max(space.high))
+            self._scale = 255 / high if 0 < high < 255 else None  # a grid of small codes fills the byte
+        floating = np.issubdtype(space.dtype, np.floating)
+        self.observation_space = (gym.spaces.Box(-np.inf, np.inf, shape, np.float32) if floating
+                                  else gym.spaces.Box(0, 255, shape, np.uint8))
+
+    def observation(self, obs):
+        obs = np.asarray(obs)
+        if obs.ndim == 2:
+            obs = obs[None]
+        elif self._transpose:
+            obs = obs.transpose(2, 0, 1)
+        if self.observation_space.dtype == np.float32:
+            return np.ascontiguousarray(obs, dtype=np.float32)
+        if self._scale is not None:
+            return np.ascontiguousarray(obs.astype(np.float32) * self._scale, dtype=np.uint8)
+        return np.ascontiguousarray(np.clip(obs, 0, 255), dtype=np.uint8)
+
+
+class StackChannels(gym.ObservationWrapper):
+    """The last k observations [C, H, W] (or [D]) as one [k * C, H, W] (or [k * D]), oldest first."""
+
+    def __init__(self, env: gym.Env, k: int):
+        stacked = FrameStackObservation(env, k)
+        super().__init__(stacked)
+        space = stacked.observation_space
+        shape = (space.shape[0] * space.shape[1], *space.shape[2:])
+        self.observation_space = gym.spaces.Box(space.low.reshape(shape), space.high.reshape(shape), shape,
+                                                space.dtype)
+
+    def observation(self, obs):
+        return np.asarray(obs).reshape(self.observation_space.shape)
+
+
+def stacked_frames(env: gym.Env) -> int | None:
+    """k when each observation [k, H, W] is the last k one-channel frames, each step shifting them by one
+    (the Atari protocol, Catch, --frame-stack over a grey image: gymnasium's FrameStackObservation over
+    [H, W] or [1, H, W] frames), so that replays may store each frame once; None otherwise."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, FrameStackObservation):
+            inner = env.env.observation_space.shape
+            return env.stack_size if len(inner) == 2 or (len(inner) == 3 and inner[0] == 1) else None
+        env = env.env
+    return None
+
+
+def _make_other(env_id: str, frame_stack: int, render_mode: str | None) -> gym.Env:
+    _register_known_families(env_id)
+    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
     space = env.observation_space
-    env = TransformObservation(env, lambda o: np.asarray(o, dtype=np.float32).reshape(-1),
-                               gym.spaces.Box(-np.inf, np.inf, (int(np.prod(space.shape)),), np.float32))
+    if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        env.close()
+        raise UsageError(f"env {env_id!r} has a {type(space).__name__} observation space; asyncrl takes one "
+                         f"image or vector: register it with a wrapper that keeps one (its image wrapper, or "
+                         f"gymnasium's FlattenObservation)")
+    if is_image(space):
+        env = ImageObservation(env)
+    else:
+        if not isinstance(space, gym.spaces.Box):
+            env = FlattenObservation(env)
+        size = int(np.prod(env.observation_space.shape))
+        env = TransformObservation(env, lambda o: np.asarray(o, dtype=np.float32).reshape(-1),
+                                   gym.spaces.Box(-np.inf, np.inf, (size,), np.float32))
+    if frame_stack > 1:
+        env = StackChannels(env, frame_stack)
     return RecordEpisodeStatistics(env)
 
 
-def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False) -> gym.Env:
+def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False,
+             frame_stack: int = 1) -> gym.Env:
     """Builds env_id with the protocol above; raises UsageError for ids we cannot run.
 
+    frame_stack: observations stacked along the channels for non-Atari envs (ALE ids always stack 4).
     The action space is seeded here; the caller seeds the env with its first `reset(seed=seed)`.
     """
     try:
-        env = _make_atari(env_id, training, sticky_actions) if is_atari(env_id) else _make_vector(env_id)
+        env = (_make_atari(env_id, training, sticky_actions) if is_atari(env_id)
+               else _make_other(env_id, frame_stack, None))
     except gym.error.Error as err:
         raise UsageError(f"unknown or unusable env id {env_id!r} ({err})") from None
+    except ImportError as err:  # gymnasium imports the module of a module:Id id
+        raise UsageError(f"env id {env_id!r}: cannot import module {env_id.split(':')[0]!r} "
+                         f"({type(err).__name__})") from None
     if not isinstance(env.action_space, gym.spaces.Discrete):
         env.close()
         raise UsageError(f"env {env_id!r} has action space {env.action_space}; asyncrl needs a discrete one")

@@ -42,7 +42,7 @@ def evaluate(model: nn.Module, env: gym.Env, episodes: int, seed: int,
 PolicyFor = Callable[[nn.Module, gym.Env], tuple[Any, gym.Env]]
 
 
-def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, interval_seconds: float,
+def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, frame_stack: int, interval_seconds: float,
                   episodes: int, seed: int, counters: RunCounters, should_stop: Callable[[], bool],
                   policy_for: PolicyFor | None = None) -> None:
     """Every interval_seconds: copy the shared model, play `episodes` games, publish the result.
@@ -52,7 +52,7 @@ def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, in
     what it reads. Pass it with functools.partial, so that the evaluator still pickles for `spawn`.
     """
     model = copy.deepcopy(shared_model)
-    env = make_env(env_id, seed, training=False, sticky_actions=sticky_actions)
+    env = make_env(env_id, seed, training=False, sticky_actions=sticky_actions, frame_stack=frame_stack)
     policy, env = policy_for(model, env) if policy_for is not None else (model, env)
     next_time = time.monotonic() + interval_seconds
     round_ = 0

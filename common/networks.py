@@ -8,10 +8,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class AtariTorso(nn.Module):
-    """Mnih et al. 2016 (A3C) torso: 16 8x8/4, 32 4x4/2, 256 fully connected, ReLUs.
+class ImageTorso(nn.Module):
+    """Convolutions sized for the image, then one fully connected layer; ReLUs throughout.
 
-    obs: [B, 4, 84, 84] uint8 -> [B, 256] float32.
+    obs: [B, C, H, W] uint8 (divided by 255) or float32 (taken as it is) -> [B, hidden] float32.
+    Images of 36 pixels or more a side get the A3C torso (Mnih et al. 2016, section 8: 16 8x8/4,
+    32 4x4/2, 256 fully connected), which an 84x84 Atari stack was made for; smaller ones, where an
+    8x8/4 convolution would see two positions, get MinAtar's reference network (Young and Tian 2019:
+    16 3x3/1, then the fully connected layer).
 
     channels_last=True keeps the convolution weights channels-last (NHWC in memory; shapes and results are
     unchanged), and the input takes that layout while still uint8, so oneDNN runs the convolutions
@@ -21,24 +25,37 @@ class AtariTorso(nn.Module):
     (benchmarks/results/torso_layout.md).
     """
 
-    def __init__(self, in_channels: int = 4, hidden: int = 256, channels_last: bool = False):
+    LARGE = 36
+
+    def __init__(self, obs_shape: Sequence[int] = (4, 84, 84), hidden: int = 256, channels_last: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, 8, stride=4)
-        self.conv2 = nn.Conv2d(16, 32, 4, stride=2)
-        self.fc = nn.Linear(32 * 9 * 9, hidden)
+        channels, height, width = obs_shape
+        if min(height, width) >= self.LARGE:
+            self.conv1 = nn.Conv2d(channels, 16, 8, stride=4)
+            self.conv2: nn.Conv2d | None = nn.Conv2d(16, 32, 4, stride=2)
+        else:
+            self.conv1, self.conv2 = nn.Conv2d(channels, 16, 3, stride=1), None
+        with torch.no_grad():
+            flat = self._convolve(torch.zeros(1, channels, height, width)).numel()
+        self.fc = nn.Linear(flat, hidden)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.conv1.to(memory_format=self.memory_format)
-        self.conv2.to(memory_format=self.memory_format)
+        if self.conv2 is not None:
+            self.conv2.to(memory_format=self.memory_format)
         self.out_dim = hidden
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        return F.relu(self.conv2(x)) if self.conv2 is not None else x
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # The input takes the weights' layout while it is still uint8 (a quarter of the bytes to move that
         # the convolution would otherwise convert, forward and backward); uint8 times a float scalar is
         # then float32 in one pass. The ReLUs and the flatten are plain calls: every module call costs
         # microseconds in a worker's batch-1 acting forward.
-        x = F.relu(self.conv1(obs.contiguous(memory_format=self.memory_format) * (1.0 / 255.0)))
-        x = F.relu(self.conv2(x))
-        return F.relu(self.fc(x.flatten(1)))
+        x = obs.contiguous(memory_format=self.memory_format)
+        x = x * (1.0 / 255.0) if x.dtype == torch.uint8 else x
+        return F.relu(self.fc(self._convolve(x).flatten(1)))
 
 
 class MlpTorso(nn.Module):
@@ -54,9 +71,9 @@ class MlpTorso(nn.Module):
 
 
 def make_torso(obs_shape: Sequence[int], hidden: int, channels_last: bool = False) -> nn.Module:
-    """AtariTorso for stacked frames [C, 84, 84] (channels_last: see AtariTorso), MlpTorso for flat vectors [D]."""
+    """ImageTorso for images [C, H, W] (channels_last: see ImageTorso), MlpTorso for flat vectors [D]."""
     if len(obs_shape) == 3:
-        return AtariTorso(obs_shape[0], hidden, channels_last)
+        return ImageTorso(obs_shape, hidden, channels_last)
     if len(obs_shape) == 1:
         return MlpTorso(obs_shape[0], hidden)
     raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")

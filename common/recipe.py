@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -18,7 +20,7 @@ from torch import nn
 from common.checkpoint import load_checkpoint, network_signature, save_checkpoint
 from common.config import RunConfig
 from common.counters import RunCounters
-from common.envs import make_env
+from common.envs import make_env, stacked_frames
 from common.errors import UsageError
 from common.evaluation import PolicyFor, run_evaluator
 from common.logger import RunLogger
@@ -40,13 +42,27 @@ class Checkpointed(Protocol):
     def load_state_dict(self, saved: dict[str, Any]) -> None: ...
 
 
-def probe_env(cfg: RunConfig) -> tuple[tuple[int, ...], int]:
-    """The env's observation shape and action count; raises UsageError for an env id we cannot run."""
-    torch.set_num_threads(1)
-    probe = make_env(cfg.env_id, cfg.seed)
-    obs_shape, num_actions = tuple(probe.observation_space.shape), int(probe.action_space.n)
+class EnvProbe(NamedTuple):
+    obs_shape: tuple[int, ...]
+    num_actions: int
+    obs_dtype: str
+    """"uint8" (Atari frames, byte images) or "float32" (vectors, float images): how replays store it"""
+    stacked_frames: int | None
+    """k for stacks of k one-channel frames that each step shifts by one (common.envs.stacked_frames)"""
+
+
+def describe_env(env_id: str, seed: int = 0, frame_stack: int = 1) -> EnvProbe:
+    """What the networks and replays need to know of the env; raises UsageError for an env id we cannot run."""
+    probe = make_env(env_id, seed, frame_stack=frame_stack)
+    space = probe.observation_space
     probe.close()
-    return obs_shape, num_actions
+    return EnvProbe(tuple(space.shape), int(probe.action_space.n), str(np.dtype(space.dtype)), stacked_frames(probe))
+
+
+def probe_env(cfg: RunConfig) -> EnvProbe:
+    """describe_env for the run's env, in the owner process, whose torch then keeps to one thread."""
+    torch.set_num_threads(1)
+    return describe_env(cfg.env_id, cfg.seed, cfg.frame_stack)
 
 
 def checkpoint_meta(cfg: Any, family: str, net: nn.Module, **extra: Any) -> dict[str, Any]:
@@ -95,7 +111,8 @@ class TrainRun:
             return
         evaluator = run_evaluator if policy_for is None else partial(run_evaluator, policy_for=policy_for)
         self.supervisor.start("evaluator", evaluator,
-                              (model, cfg.env_id, cfg.sticky_actions, cfg.eval_interval_seconds, cfg.eval_episodes,
+                              (model, cfg.env_id, cfg.sticky_actions, cfg.frame_stack, cfg.eval_interval_seconds,
+                               cfg.eval_episodes,
                                cfg.seed + EVALUATOR_SEED_OFFSET, self.counters))
 
     def checkpoint(self, wall_seconds: float) -> Path:

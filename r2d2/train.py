@@ -20,7 +20,7 @@ from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLea
 from common.distributed.params import PublishedParams
 from common.envs import is_atari
 from common.logger import RunLogger
-from common.recipe import TrainRun, checkpoint_meta, probe_env
+from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig
 from common.run import RunSummary
 from r2d2.actor import Actor, greedy_policy, run_actor
@@ -30,14 +30,13 @@ from r2d2.learner import Learner
 DIAGNOSTIC_FIELDS = ("updates", "loss", "dq_stored", "dq_zero")
 
 
-def replay_config(cfg: Config, obs_shape: tuple[int, ...]) -> SequenceReplayConfig:
-    """Atari's uint8 stacks [S, H, W] are stored one frame per step, shared by the sequences that
-    show it; float32 vectors as whole observations."""
-    stacked = len(obs_shape) == 3
+def replay_config(cfg: Config, env: EnvProbe) -> SequenceReplayConfig:
+    """Stacks of frames [S, H, W] (Atari's) are stored one frame per step, shared by the sequences that
+    show it; other images and vectors as whole observations."""
     return SequenceReplayConfig(
-        capacity=cfg.replay_capacity, obs_shape=obs_shape, state_size=cfg.lstm_size, length=cfg.sequence_length,
-        overlap=cfg.sequence_overlap, obs_dtype="uint8" if stacked else "float32", alpha=cfg.alpha,
-        frame_stack=obs_shape[0] if stacked else None)
+        capacity=cfg.replay_capacity, obs_shape=env.obs_shape, state_size=cfg.lstm_size,
+        length=cfg.sequence_length, overlap=cfg.sequence_overlap, obs_dtype=env.obs_dtype, alpha=cfg.alpha,
+        frame_stack=env.stacked_frames)
 
 
 class DiagnosticLog:
@@ -78,10 +77,11 @@ def with_diagnostics(work: Callable[[], None], diagnostics: DiagnosticLog) -> Ca
 
 
 def main(cfg: Config) -> RunSummary:
-    obs_shape, num_actions = probe_env(cfg)
+    env = probe_env(cfg)
+    obs_shape, num_actions = env.obs_shape, env.num_actions
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
-    replay = SequenceReplay.create(replay_config(cfg, obs_shape))
+    replay = SequenceReplay.create(replay_config(cfg, env))
     work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     diagnostics: DiagnosticLog | None = None
     try:

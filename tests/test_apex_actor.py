@@ -11,6 +11,7 @@ from apex.network import QNetwork
 from apex.train import main, replay_config
 from common.counters import RunCounters
 from common.distributed.params import PublishedParams
+from common.recipe import EnvProbe
 from common.replay.transition import TransitionBlock, TransitionReplay
 
 LENGTHS = (4, 2, 5)  # episode k lasts LENGTHS[k] steps; even k terminate, odd k are truncated
@@ -69,7 +70,7 @@ def test_actor_writes_nstep_transitions_across_episode_ends():
     cfg = make_config({"env_id": "asyncrl-test/Counting-v0", "num_workers": 1, "envs_per_actor": 1,
                        "n_step": N, "gamma": GAMMA, "prioritized": False, "replay_block_size": 2,
                        "replay_capacity": 64, "hidden_size": 8})
-    replay = TransitionReplay.create(replay_config(cfg, (2,)))
+    replay = TransitionReplay.create(replay_config(cfg, EnvProbe((2,), 2, "float32", None)))
     try:
         params = PublishedParams(QNetwork((2,), 2, 8, dueling=True))
         actor = Actor(0, cfg, replay, params, RunCounters(1))
@@ -106,7 +107,7 @@ def test_serial_dqn_is_deterministic_for_a_fixed_seed(tmp_path):
 
 def tiny_learner(**overrides):
     cfg = make_config({"batch_size": 4, "learning_starts": 8, "hidden_size": 8, "replay_capacity": 64, **overrides})
-    replay = TransitionReplay.create(replay_config(cfg, (4,)))
+    replay = TransitionReplay.create(replay_config(cfg, EnvProbe((4,), 2, "float32", None)))
     count = 16
     refs = np.arange(2 * count).reshape(count, 2)
     replay.insert(TransitionBlock(np.random.default_rng(0).standard_normal((2 * count, 4)).astype(np.float32), [],

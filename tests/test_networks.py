@@ -1,4 +1,4 @@
-"""Which families keep their Atari convolution weights channels-last (see common.networks.AtariTorso)."""
+"""Which families keep their Atari convolution weights channels-last (see common.networks.ImageTorso)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,7 @@ from torch import nn
 from a3c.config import make_config
 from a3c.network import make_model
 from apex.network import QNetwork
-from common.networks import AtariTorso
+from common.networks import ImageTorso
 from r2d2.network import R2D2Network
 
 ATARI = (4, 84, 84)
@@ -33,7 +33,7 @@ def test_the_replay_family_keeps_the_default_layout(model):
 
 def test_channels_last_changes_the_layout_not_the_result():
     torch.manual_seed(0)
-    default, channels_last = AtariTorso(channels_last=False), AtariTorso(channels_last=True)
+    default, channels_last = ImageTorso(channels_last=False), ImageTorso(channels_last=True)
     channels_last.load_state_dict(default.state_dict())  # copies the values into the channels-last storage
     assert channels_last.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     obs = torch.randint(0, 256, (3, *ATARI), dtype=torch.uint8)

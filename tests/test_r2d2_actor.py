@@ -7,6 +7,7 @@ import torch
 from common.counters import RunCounters
 from common.distributed.params import PublishedParams
 from common.evaluation import evaluate
+from common.recipe import EnvProbe
 from common.replay.sequence import SequenceReplay
 from r2d2.actor import Actor, greedy_policy
 from r2d2.config import make_config
@@ -26,7 +27,7 @@ def stored():
                        "epsilon_alpha": 0.0, "lstm_size": 8, "hidden_size": 16, "replay_capacity": 1000})
     torch.manual_seed(0)
     net = make_network(cfg, (2,), 2)
-    replay = SequenceReplay.create(replay_config(cfg, (2,)))
+    replay = SequenceReplay.create(replay_config(cfg, EnvProbe((2,), 2, "float32", None)))
     actor = Actor(0, cfg, replay, PublishedParams(net), RunCounters(1))
     for _ in range(400):
         actor.step()

@@ -43,7 +43,8 @@ def actor_envs(rank: int, cfg: ReplayRunConfig) -> tuple[int, list[gym.Env], np.
     exploration generator and its slice of the epsilon ladder."""
     num = cfg.envs_per_actor
     seed = cfg.seed + 1000 * (rank + 1)
-    envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions) for e in range(num)]
+    envs = [make_env(cfg.env_id, seed + e, training=True, sticky_actions=cfg.sticky_actions,
+                     frame_stack=cfg.frame_stack) for e in range(num)]
     epsilons = epsilon_ladder(cfg.num_envs, cfg.epsilon_base, cfg.epsilon_alpha)[rank * num:(rank + 1) * num]
     return seed, envs, np.random.default_rng(seed), epsilons
 
