@@ -112,12 +112,12 @@ def _needs_fire(env: gym.Env) -> bool:
     return len(meanings) >= 3 and meanings[1] == "FIRE"
 
 
-def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
+def _make_atari(env_id: str, training: bool, sticky_actions: bool, render_mode: str | None) -> gym.Env:
     import ale_py  # registers the ALE ids with gymnasium
 
     gym.register_envs(ale_py)
     env = gym.make(env_id, frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
-                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="ram")
+                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="ram", render_mode=render_mode)
     env = ScreenShape(env)
     env = AtariPreprocessing(env, noop_max=30, frame_skip=ATARI_FRAME_SKIP, screen_size=84,
                              terminal_on_life_loss=False, grayscale_obs=True)
@@ -137,8 +137,9 @@ def is_frame_stack(space: gym.Space) -> bool:
             and space.shape[1:] == (84, 84))
 
 
-def _make_vector(env_id: str) -> gym.Env:
-    env = gym.make(env_id)
+def _make_vector(env_id: str, render_mode: str | None) -> gym.Env:
+    # render_mode only when asked for: an env that cannot render (common.catch) takes no such argument
+    env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
     if is_frame_stack(env.observation_space):  # kept as frames for the convolutional torso
         return RecordEpisodeStatistics(env)
     if not isinstance(env.observation_space, gym.spaces.Box):
@@ -149,13 +150,16 @@ def _make_vector(env_id: str) -> gym.Env:
     return RecordEpisodeStatistics(env)
 
 
-def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False) -> gym.Env:
+def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False,
+             render_mode: str | None = None) -> gym.Env:
     """Builds env_id with the protocol above; raises UsageError for ids we cannot run.
 
     The action space is seeded here; the caller seeds the env with its first `reset(seed=seed)`.
+    `render_mode` goes to gym.make ("rgb_array" for recording a video).
     """
     try:
-        env = _make_atari(env_id, training, sticky_actions) if is_atari(env_id) else _make_vector(env_id)
+        env = (_make_atari(env_id, training, sticky_actions, render_mode) if is_atari(env_id)
+               else _make_vector(env_id, render_mode))
     except gym.error.Error as err:
         raise UsageError(f"unknown or unusable env id {env_id!r} ({err})") from None
     if not isinstance(env.action_space, gym.spaces.Discrete):
