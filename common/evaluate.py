@@ -9,6 +9,7 @@ uses (`common.evaluation.evaluate`). A family's evaluate.py only names its parts
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,7 @@ from common.envs import is_atari, make_env
 from common.errors import UsageError
 from common.evaluation import PolicyFor, evaluate
 from common.recipe import EVALUATOR_SEED_OFFSET, probe_env
-from common.video import EpisodeRecorder, check_writable, renders_rgb, screen_source
+from common.video import EpisodeRecorder, check_writable, recordable_env
 
 
 @dataclass(frozen=True)
@@ -108,27 +109,29 @@ def load_network(family: Family, ecfg: EvalConfig) -> tuple[Any, nn.Module, Path
 def evaluate_run(family: Family, ecfg: EvalConfig) -> EvalResult:
     """Plays the games and prints each return, mean and std (and HNS on ALE ids)."""
     cfg, net, path = load_network(family, ecfg)
-    if ecfg.video:
-        check_writable(ecfg.video)
     episodes = ecfg.episodes or cfg.eval_episodes
     seed = cfg.seed + EVALUATOR_SEED_OFFSET if ecfg.seed is None else ecfg.seed
     sticky = cfg.sticky_actions if ecfg.sticky_actions is None else ecfg.sticky_actions
-    env = make_env(cfg.env_id, seed, training=False, sticky_actions=sticky)
     recorder = None
     if ecfg.video:
-        if renders_rgb(env):
+        env, use_render = recordable_env(cfg.env_id, seed, sticky)
+        try:
+            check_writable(ecfg.video)
+        except UsageError:
             env.close()
-            env = make_env(cfg.env_id, seed, training=False, sticky_actions=sticky, render_mode="rgb_array")
-        recorder = env = EpisodeRecorder(env, ecfg.video, ecfg.video_fps, screen_source(env, cfg.env_id, seed))
+            raise
+        recorder = env = EpisodeRecorder(env, ecfg.video, ecfg.video_fps, use_render)
+    else:
+        env = make_env(cfg.env_id, seed, training=False, sticky_actions=sticky)
     policy_for = family.policy_for(cfg)
     policy, env = policy_for(net, env) if policy_for is not None else (net, env)
-    print(f"{cfg.algo} on {cfg.env_id}: {episodes} greedy games with {path}", flush=True)
+    print(f"{cfg.algo} on {cfg.env_id}, {path}: greedy full games: {episodes}", flush=True)
     try:
         returns = evaluate(policy, env, episodes, seed)
     finally:
         env.close()
     for episode, value in enumerate(returns, 1):
-        print(f"episode {episode}: return {value:g}")
+        print(f"episode {episode}: return {value:.10g}")  # no exponent below 1e10
     mean, std = float(np.mean(returns)), float(np.std(returns))
     print(f"mean {mean:.2f}, std {std:.2f} over {len(returns)} episodes")
     if is_atari(cfg.env_id):
@@ -140,6 +143,11 @@ def evaluate_run(family: Family, ecfg: EvalConfig) -> EvalResult:
 
 
 def cli(family: Family, argv: Sequence[str] | None = None) -> int:
-    """The family's `python -m <family>.evaluate`: bad input is one line on stderr and exit status 2."""
-    return run_cli(partial(evaluate_run, family), lambda overrides: EvalConfig(**overrides), EvalConfig, argv,
-                   prog=f"python -m {family.name}.evaluate")
+    """The family's `python -m <family>.evaluate`: bad input is one line on stderr and exit status 2;
+    Ctrl-C, one line and 130, as training's."""
+    try:
+        return run_cli(partial(evaluate_run, family), lambda overrides: EvalConfig(**overrides), EvalConfig, argv,
+                       prog=f"python -m {family.name}.evaluate")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -13,7 +13,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from common.envs import is_frame_stack
+from common.envs import is_frame_stack, make_env
 from common.errors import UsageError
 
 MIN_VIDEO_PIXELS = 160
@@ -44,14 +44,23 @@ def rgb_frame(image: np.ndarray) -> np.ndarray:
     return image.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else image
 
 
-def renders_rgb(env: gym.Env) -> bool:
-    """Whether the env says it can render rgb_array frames (it may still lack a library to do it)."""
-    return "rgb_array" in (env.metadata.get("render_modes") or ())
+def recordable_env(env_id: str, seed: int, sticky_actions: bool) -> tuple[gym.Env, bool]:
+    """An evaluation env of env_id that renders rgb_array frames where it can, and whether the screens
+    come from its render() (else from its image observations); UsageError for an env with neither."""
+    env = make_env(env_id, seed, training=False, sticky_actions=sticky_actions)
+    if "rgb_array" in (env.metadata.get("render_modes") or ()):
+        env.close()
+        env = make_env(env_id, seed, training=False, sticky_actions=sticky_actions, render_mode="rgb_array")
+    try:
+        return env, _screen_source(env, env_id, seed)
+    except UsageError:
+        env.close()
+        raise
 
 
-def screen_source(env: gym.Env, env_id: str, seed: int) -> bool:
-    """True when the screens come from env.render(), False when from image observations; raises
-    UsageError for an env with neither. Resets the env once to try render()."""
+def _screen_source(env: gym.Env, env_id: str, seed: int) -> bool:
+    """True when the screens come from env.render(), False when from image observations. Resets the env
+    once to try render(): an env may declare rgb_array and still lack the library to draw it."""
     if env.render_mode == "rgb_array":
         env.reset(seed=seed)
         try:

@@ -163,7 +163,8 @@ def test_bad_input_gives_one_clear_line(runs, tmp_path, capsys):
     assert "no config.json" in one_error_line(cli, capsys, [str(lonely)])
     video = tmp_path / "not-a-dir" / "game.mp4"
     (tmp_path / "not-a-dir").write_text("a file")
-    assert "cannot write the video" in one_error_line(cli, capsys, [str(run), "--video", str(video)])
+    drawn = written_run("apex", "DrawnCartPole-v1", tmp_path / "drawn")  # one that can be recorded
+    assert "cannot write the video" in one_error_line(cli, capsys, [str(drawn), "--video", str(video)])
     assert "--video must name an .mp4" in one_error_line(cli, capsys, [str(run), "--video", str(tmp_path / "a.avi")])
     for episodes in ("0", "-3"):
         assert "--episodes must be positive" in one_error_line(cli, capsys, [str(run), "--episodes", episodes])
@@ -178,3 +179,16 @@ def test_cartpole_without_pygame_cannot_be_recorded(runs, tmp_path, capsys):
         pass
     line = one_error_line(apex.evaluate.cli, capsys, [str(runs["apex"]), "--video", str(tmp_path / "g.mp4")])
     assert "cannot record CartPole-v1" in line and "not images" in line
+
+
+def test_the_runs_evaluator_records_a_game_every_video_interval(tmp_path):
+    run = tmp_path / "run"
+    apex_main(apex_config({"env_id": CATCH, "serial": True, "max_seconds": 10.0, "eval_interval_seconds": 0.3,
+                           "eval_episodes": 2, "video_interval_seconds": 2.0, "log_interval_seconds": 60.0,
+                           "replay_capacity": 2000, "run_dir": str(run)}))
+    videos = sorted((run / "videos").glob("eval-*.mp4"))
+    evaluations = len((run / "eval.csv").read_text().splitlines()) - 1
+    assert 2 <= len(videos) < evaluations, "one evaluation in several is recorded"
+    frames = [len(video_frames(video)) for video in videos]
+    assert frames[:-1] == [9] * (len(videos) - 1)  # a whole Catch game; the last may be cut by the stop
+    assert frames[-1] <= 9
