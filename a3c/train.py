@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import torch
+from torch import nn
 
 from a3c.config import Config, make_config
 from a3c.network import make_model
@@ -18,6 +19,11 @@ from common.cli import run_cli
 from common.counters import RunCounters
 from common.recipe import TrainRun, checkpoint_meta, probe_env
 from common.run import RunSummary
+
+
+def run_meta(cfg: Config, model: nn.Module) -> dict[str, Any]:
+    """What this family's checkpoints must match to be resumed or evaluated."""
+    return checkpoint_meta(cfg, "a3c", model)
 
 
 def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> SharedParts:
@@ -65,7 +71,7 @@ def main(cfg: Config) -> RunSummary:
     env = probe_env(cfg)
     obs_shape, num_actions = env.obs_shape, env.num_actions
     shared = build_shared(cfg, obs_shape, num_actions)
-    run = TrainRun(cfg, checkpoint_meta(cfg, "a3c", shared.model), SharedState(cfg, shared), shared.counters)
+    run = TrainRun(cfg, run_meta(cfg, shared.model), SharedState(cfg, shared), shared.counters)
     print(f"{cfg.algo} on {cfg.env_id}: {cfg.num_workers} workers, run dir {run.run_dir}", flush=True)
     for rank in range(cfg.num_workers):
         run.supervisor.start(f"worker-{rank}", run_worker, (rank, cfg, shared))

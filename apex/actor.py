@@ -17,7 +17,7 @@ import torch
 
 from apex.config import Config
 from apex.loss import PRIORITY_FLOOR
-from apex.network import QNetwork
+from apex.network import make_network
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
 from common.distributed.seams import ParameterChannel, ReplayClient
@@ -93,7 +93,7 @@ class Actor:
         self.num_actions = int(self.envs[0].action_space.n)
         obs_shape = self.envs[0].observation_space.shape
         self.stacked = replay.config.frame_stack is not None
-        self.net = QNetwork(obs_shape, self.num_actions, cfg.hidden_size, cfg.dueling)
+        self.net = make_network(cfg, obs_shape, self.num_actions)
         self.refresh = ParamRefresh(params, self.net, cfg.param_refresh_steps)
         self.replay = replay
         history = max(64, cfg.n_step + replay.config.stack + 2)

@@ -16,7 +16,7 @@ import torch
 
 from apex.config import Config
 from apex.loss import PRIORITY_FLOOR, double_q_nstep_loss
-from apex.network import QNetwork
+from apex.network import make_network
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
 from common.distributed.seams import ReplayClient
@@ -48,7 +48,7 @@ class Learner:
                  replay: ReplayClient[TransitionBlock, TransitionBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
         torch.manual_seed(cfg.seed)
-        self.net = QNetwork(obs_shape, num_actions, cfg.hidden_size, cfg.dueling).to(device)
+        self.net = make_network(cfg, obs_shape, num_actions).to(device)
         self.target = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         self.updates = 0

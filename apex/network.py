@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from apex.config import Config
 from common.networks import dueling_aggregate, make_torso
 
 
@@ -31,3 +32,7 @@ class QNetwork(nn.Module):
 
     def greedy_action(self, obs: torch.Tensor, state: None) -> tuple[int, None]:
         return int(self(obs.unsqueeze(0)).argmax(-1)), None
+
+
+def make_network(cfg: Config, obs_shape: Sequence[int], num_actions: int) -> QNetwork:
+    return QNetwork(obs_shape, num_actions, cfg.hidden_size, cfg.dueling)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 from functools import partial
+from typing import Any
+
+from torch import nn
 
 from apex.actor import Actor, run_actor
 from apex.config import Config, make_config
@@ -31,6 +34,11 @@ def replay_config(cfg: Config, env: EnvProbe) -> TransitionReplayConfig:
         alpha=cfg.alpha if cfg.prioritized else 0.0)  # alpha 0: every priority^alpha is 1, uniform
 
 
+def run_meta(cfg: Config, net: nn.Module) -> dict[str, Any]:
+    """What this family's checkpoints must match to be resumed or evaluated."""
+    return checkpoint_meta(cfg, "apex", net, dueling=cfg.dueling)
+
+
 def main(cfg: Config) -> RunSummary:
     env = probe_env(cfg)
     obs_shape, num_actions = env.obs_shape, env.num_actions
@@ -40,8 +48,7 @@ def main(cfg: Config) -> RunSummary:
     work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        meta = checkpoint_meta(cfg, "apex", learner.net, dueling=cfg.dueling)
-        run = TrainRun(cfg, meta, learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner))
         params = PublishedParams(learner.net)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
         print(f"{cfg.algo} on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "

@@ -63,10 +63,15 @@ def load_checkpoint(where: str | Path, expected_meta: dict[str, Any]) -> tuple[P
     meta = payload.get("meta") if isinstance(payload, dict) else None
     if not isinstance(meta, dict):
         raise UsageError(f"{path} is not an asyncrl checkpoint (no meta entry)")
+    check_meta(path, meta, expected_meta)
+    return path, payload
+
+
+def check_meta(path: Path, meta: dict[str, Any], expected_meta: dict[str, Any]) -> None:
+    """Raises UsageError naming the first entry of `expected_meta` that the checkpoint's meta differs in."""
     for key, value in expected_meta.items():
         if meta.get(key) == value:
             continue
         if key == "network":
             raise UsageError(f"checkpoint {path} holds a network of other shapes than this run's")
         raise UsageError(f"checkpoint {path} was made for {key} {meta.get(key)!r}, not {value!r}")
-    return path, payload

@@ -1,8 +1,9 @@
 """A command line generated from a frozen dataclass config.
 
-Every field becomes `--field-name`; the string literal right under a field (its "docstring") is the
-`--help` text. We use argparse rather than tyro because bad input must produce one clear line on
-stderr and a non-zero exit, and argparse lets us control that line exactly.
+Every field becomes `--field-name` (a field without a default: a positional argument); the string
+literal right under a field (its "docstring") is the `--help` text. We use argparse rather than tyro
+because bad input must produce one clear line on stderr and a non-zero exit, and argparse lets us
+control that line exactly.
 """
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ def parse_overrides(cls: type, argv: Sequence[str] | None, prog: str, descriptio
         default = f.default if f.default is not dataclasses.MISSING else None
         help_text = docs.get(f.name, "") + (f" (default: {default})" if default not in (None, "") else "")
         flag = "--" + f.name.replace("_", "-")
-        if hints[f.name] is bool:
+        if f.default is dataclasses.MISSING:  # a field without a default is a positional argument
+            parser.add_argument(f.name, type=parse, help=help_text, metavar=f.name.upper())
+        elif hints[f.name] in (bool, typing.Optional[bool]):
             # `--flag` alone means true; `--flag false` is accepted too.
             parser.add_argument(flag, dest=f.name, type=parse, nargs="?", const=True, help=help_text)
         else:

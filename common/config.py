@@ -46,6 +46,9 @@ class RunConfig:
     """seconds between evaluations of the current model (0: no evaluation)"""
     eval_episodes: int = 10
     """episodes per evaluation, greedy actions"""
+    video_interval_seconds: float = 0.0
+    """seconds between evaluation games recorded to run_dir/videos/eval-<steps>.mp4, one frame per agent
+    step (0: none)"""
     log_interval_seconds: float = 5.0
     """seconds between progress lines and metrics rows"""
     checkpoint_interval_seconds: float = 300.0
@@ -54,7 +57,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         self.require_positive("num_workers", "total_steps", "eval_episodes", "frame_stack", "log_interval_seconds",
                               "checkpoint_interval_seconds")
-        self.require_non_negative("max_seconds", "eval_interval_seconds")
+        self.require_non_negative("max_seconds", "eval_interval_seconds", "video_interval_seconds")
         if self.num_workers > MAX_WORKERS:
             raise ValueError(f"--num-workers {self.num_workers} is more processes than any box runs well")
 

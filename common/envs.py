@@ -151,12 +151,12 @@ def _needs_fire(env: gym.Env) -> bool:
     return len(meanings) >= 3 and meanings[1] == "FIRE"
 
 
-def _make_atari(env_id: str, training: bool, sticky_actions: bool) -> gym.Env:
+def _make_atari(env_id: str, training: bool, sticky_actions: bool, render_mode: str | None) -> gym.Env:
     _register_ale()
     # These keywords replace the id's own, so that no frame skip (a v4 id's 1 or 2-5, a v5 id's 4) and no
     # sticky actions (v0's and v5's 0.25) stack on the protocol's.
     env = gym.make(env_id, frameskip=1, repeat_action_probability=0.25 if sticky_actions else 0.0,
-                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="ram")
+                   max_num_frames_per_episode=ATARI_FRAMES_PER_EPISODE, obs_type="ram", render_mode=render_mode)
     env = ScreenShape(env)
     env = AtariPreprocessing(env, noop_max=30, frame_skip=ATARI_FRAME_SKIP, screen_size=84,
                              terminal_on_life_loss=False, grayscale_obs=True)
@@ -253,6 +253,7 @@ def stacked_frames(env: gym.Env) -> int | None:
 
 def _make_other(env_id: str, frame_stack: int, render_mode: str | None) -> gym.Env:
     _register_known_families(env_id)
+    # render_mode only when asked for: an env that cannot render (common.catch) takes no such argument
     env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
     space = env.observation_space
     if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
@@ -274,15 +275,16 @@ def _make_other(env_id: str, frame_stack: int, render_mode: str | None) -> gym.E
 
 
 def make_env(env_id: str, seed: int, training: bool = True, sticky_actions: bool = False,
-             frame_stack: int = 1) -> gym.Env:
+             frame_stack: int = 1, render_mode: str | None = None) -> gym.Env:
     """Builds env_id with the protocol above; raises UsageError for ids we cannot run.
 
     frame_stack: observations stacked along the channels for non-Atari envs (ALE ids always stack 4).
     The action space is seeded here; the caller seeds the env with its first `reset(seed=seed)`.
+    `render_mode` goes to gym.make ("rgb_array" for recording a video).
     """
     try:
-        env = (_make_atari(env_id, training, sticky_actions) if is_atari(env_id)
-               else _make_other(env_id, frame_stack, None))
+        env = (_make_atari(env_id, training, sticky_actions, render_mode) if is_atari(env_id)
+               else _make_other(env_id, frame_stack, render_mode))
     except gym.error.Error as err:
         raise UsageError(f"unknown or unusable env id {env_id!r} ({err})") from None
     except ImportError as err:  # gymnasium imports the module of a module:Id id

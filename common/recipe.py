@@ -105,11 +105,13 @@ class TrainRun:
 
     def start_evaluator(self, model: nn.Module, policy_for: PolicyFor | None = None) -> None:
         """A supervised process that plays greedy episodes with `model` (a shared-memory copy) every
-        --eval-interval-seconds; none with 0."""
+        --eval-interval-seconds (none with 0), recording one to run_dir/videos every
+        --video-interval-seconds."""
         cfg = self.cfg
         if cfg.eval_interval_seconds <= 0:
             return
-        evaluator = run_evaluator if policy_for is None else partial(run_evaluator, policy_for=policy_for)
+        evaluator = partial(run_evaluator, policy_for=policy_for, video_dir=self.run_dir / "videos",
+                            video_interval_seconds=cfg.video_interval_seconds)
         self.supervisor.start("evaluator", evaluator,
                               (model, cfg.env_id, cfg.sticky_actions, cfg.frame_stack, cfg.eval_interval_seconds,
                                cfg.eval_episodes,

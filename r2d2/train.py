@@ -11,7 +11,9 @@ import csv
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from torch import nn
 
 from common.cli import run_cli
 from common.counters import RunCounters
@@ -19,6 +21,7 @@ from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLea
                                              resume_note, start_actors)
 from common.distributed.params import PublishedParams
 from common.envs import is_atari
+from common.evaluation import PolicyFor
 from common.logger import RunLogger
 from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig
@@ -76,6 +79,17 @@ def with_diagnostics(work: Callable[[], None], diagnostics: DiagnosticLog) -> Ca
     return step
 
 
+def run_meta(cfg: Config, net: nn.Module) -> dict[str, Any]:
+    """What this family's checkpoints must match to be resumed or evaluated."""
+    return checkpoint_meta(cfg, "r2d2", net)
+
+
+def evaluation_policy(cfg: Config) -> PolicyFor:
+    """The evaluator's policy_for: the recurrent greedy policy, which reads the previous reward (clipped
+    on Atari, as the actors saw it)."""
+    return partial(greedy_policy, clip=is_atari(cfg.env_id))
+
+
 def main(cfg: Config) -> RunSummary:
     env = probe_env(cfg)
     obs_shape, num_actions = env.obs_shape, env.num_actions
@@ -86,14 +100,14 @@ def main(cfg: Config) -> RunSummary:
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        run = TrainRun(cfg, checkpoint_meta(cfg, "r2d2", learner.net), learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner))
         params = PublishedParams(learner.net)
         diagnostics = DiagnosticLog(run.run_dir, bool(cfg.resume), run.logger, learner)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
         print(f"r2d2 on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "
               f"run dir {run.run_dir}", flush=True)
         work = start_actors(cfg, run.supervisor, Actor, run_actor, replay, learner, params, counters)
-        run.start_evaluator(params.model, partial(greedy_policy, clip=is_atari(cfg.env_id)))
+        run.start_evaluator(params.model, evaluation_policy(cfg))
         return run.own(with_diagnostics(work, diagnostics))
     finally:
         if work is not None:
