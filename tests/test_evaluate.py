@@ -63,7 +63,7 @@ def written_run(family: str, env_id: str, run_dir):
     training, for envs the runs above do not cover."""
     module = FAMILIES[family]
     cfg = module.FAMILY.make_config({"env_id": env_id, "run_dir": str(run_dir)})
-    obs_shape, num_actions = probe_env(cfg)
+    obs_shape, num_actions = probe_env(cfg)[:2]
     net = module.FAMILY.make_net(cfg, obs_shape, num_actions)
     run_dir.mkdir(parents=True)
     write_config(run_dir, cfg)
