@@ -40,7 +40,7 @@ def main(cfg: Config) -> RunSummary:
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
         meta = checkpoint_meta(cfg, "apex", learner.net, dueling=cfg.dueling)
-        run = TrainRun(cfg, meta, learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, meta, learner, counters, partial(resume_note, learner), replay)
         params = PublishedParams(learner.net)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
         print(f"{cfg.algo} on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "

@@ -53,13 +53,20 @@ class MlpTorso(nn.Module):
         return self.net(obs)
 
 
+def check_obs_shape(obs_shape: Sequence[int]) -> None:
+    """Raises ValueError unless a torso takes observations of `obs_shape`: [C, 84, 84] or [D]."""
+    shape = tuple(obs_shape)
+    if not ((len(shape) == 3 and shape[1:] == (84, 84) and shape[0] >= 1) or (len(shape) == 1 and shape[0] >= 1)):
+        raise ValueError(f"no network takes observations of shape {list(shape)}: the torsos take frame stacks "
+                         f"[C, 84, 84] and vectors [D]")
+
+
 def make_torso(obs_shape: Sequence[int], hidden: int, channels_last: bool = False) -> nn.Module:
     """AtariTorso for stacked frames [C, 84, 84] (channels_last: see AtariTorso), MlpTorso for flat vectors [D]."""
+    check_obs_shape(obs_shape)
     if len(obs_shape) == 3:
         return AtariTorso(obs_shape[0], hidden, channels_last)
-    if len(obs_shape) == 1:
-        return MlpTorso(obs_shape[0], hidden)
-    raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")
+    return MlpTorso(obs_shape[0], hidden)
 
 
 def dueling_aggregate(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:

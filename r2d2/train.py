@@ -86,7 +86,8 @@ def main(cfg: Config) -> RunSummary:
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        run = TrainRun(cfg, checkpoint_meta(cfg, "r2d2", learner.net), learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, checkpoint_meta(cfg, "r2d2", learner.net), learner, counters, partial(resume_note, learner),
+                       replay)
         params = PublishedParams(learner.net)
         diagnostics = DiagnosticLog(run.run_dir, bool(cfg.resume), run.logger, learner)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"

@@ -1,0 +1,203 @@
+"""Bad input answered in one line by every entry point, and the replay surviving a clean stop."""
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import a3c.train
+import apex.train
+import r2d2.train
+from apex.config import make_config as apex_config
+from common.replay.base import ReplayBase
+from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
+from tests.helpers import one_error_line
+
+CLIS = {"a3c": a3c.train.cli, "apex": apex.train.cli, "r2d2": r2d2.train.cli}
+NO_EVAL = ["--eval-interval-seconds", "0"]
+
+
+def short_failure(cli, capsys, argv: list[str]) -> str:
+    """Runs cli(argv): it must return non-zero (no exception escaping) with at most 3 lines on stderr
+    and no traceback; returns stderr."""
+    try:
+        code = cli(argv)
+    except BaseException as err:  # noqa: BLE001 - what a user would see as a traceback
+        pytest.fail(f"{type(err).__name__} escaped the cli: {err}")
+    err = capsys.readouterr().err
+    assert code != 0, err
+    assert 1 <= len(err.strip().splitlines()) <= 3 and "Traceback" not in err, err
+    return err
+
+
+def read_only_dir(tmp_path):
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root writes anyway
+        pytest.skip("running as root: a read-only directory is writable")
+    return ro
+
+
+@pytest.mark.parametrize("family", CLIS)
+@pytest.mark.parametrize("case, expected", [
+    # Answered by make_env on the env-construction branch (another developer's); fails here until then.
+    ("unimportable env module", "nosuchmodule"),
+    ("run dir is a file", "cannot write the run directory"),
+    ("run dir under a read-only directory", "cannot write the run directory"),
+    ("env whose reset raises", "fails in reset: RuntimeError: the simulator is not installed (a second line"),
+    ("env whose step raises", "fails in step: ValueError: step needs a connection"),
+    ("4-D Box observations", "observes 4-D arrays [2, 16, 16, 3]"),
+])
+def test_bad_input_is_one_line_in_every_family(family, case, expected, tmp_path, capsys):
+    argv = {
+        "unimportable env module": ["--env-id", "nosuchmodule:Foo-v0"],
+        "run dir is a file": ["--env-id", "CartPole-v1", "--run-dir", str(tmp_path / "a-file")],
+        "run dir under a read-only directory": ["--env-id", "CartPole-v1", "--run-dir", "<read-only>/run"],
+        "env whose reset raises": ["--env-id", "tests.bad_envs:ResetRaises-v0"],
+        "env whose step raises": ["--env-id", "tests.bad_envs:StepRaises-v0"],
+        "4-D Box observations": ["--env-id", "tests.bad_envs:Box4D-v0"],
+    }[case]
+    (tmp_path / "a-file").write_text("not a directory\n")
+    if "<read-only>/run" in argv:
+        argv[argv.index("<read-only>/run")] = str(read_only_dir(tmp_path) / "run")
+    elif "--run-dir" not in argv:
+        argv += ["--run-dir", str(tmp_path / "run")]
+    assert expected in short_failure(CLIS[family], capsys, argv + NO_EVAL + ["--total-steps", "64"])
+
+
+def test_a_full_disk_and_a_lying_env_are_one_line(tmp_path, capsys, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("common.recipe.write_config", no_space)
+    line = one_error_line(apex.train.cli, capsys, ["--run-dir", str(tmp_path / "run"), *NO_EVAL])
+    assert line.endswith("cannot write the run directory " + str(tmp_path / "run") + ": No space left on device")
+    monkeypatch.undo()
+    line = one_error_line(a3c.train.cli, capsys, ["--env-id", "tests.bad_envs:WrongShape-v0", *NO_EVAL])
+    assert "'tests.bad_envs:WrongShape-v0'" in line and "[5]" in line
+
+
+def test_a_checkpoint_of_an_older_network_layout_names_the_difference(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert apex.train.cli(["--serial", "--total-steps", "64", *NO_EVAL, "--save-replay", "false",
+                           "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    checkpoint = sorted(run.glob("ckpt-*.pt"))[-1]
+    payload = torch.load(checkpoint, weights_only=True)
+    # An older layout of the same network: the torso's first layer under another name.
+    for table in (payload["model"], payload["target"]):
+        table["torso.layers.0.weight"] = table.pop("torso.net.0.weight")
+    payload["meta"]["network"] = [[("torso.layers.0.weight" if name == "torso.net.0.weight" else name), shape]
+                                  for name, shape in payload["meta"]["network"]]
+    torch.save(payload, checkpoint)
+    line = one_error_line(apex.train.cli, capsys, ["--resume", str(checkpoint)])
+    assert "missing torso.net.0.weight; unexpected torso.layers.0.weight" in line
+    # Without the meta entry (older still), the state dict itself is checked; still one line.
+    payload["meta"].pop("network")
+    torch.save(payload, checkpoint)
+    assert "no network signature" in one_error_line(apex.train.cli, capsys, ["--resume", str(checkpoint)])
+
+
+# ---- the replay across a clean stop --------------------------------------------------------------
+
+def replay_snapshots(monkeypatch) -> list[dict[str, np.ndarray]]:
+    """Every replay closed from now on leaves a copy of its arrays (all of them: items, priority trees,
+    keys, cursors) in the returned list."""
+    snapshots: list[dict[str, np.ndarray]] = []
+    close = ReplayBase.close
+
+    def snapshot_then_close(self):
+        snapshots.append({name: a.copy() for name, a in self.storage.arrays.arrays.items() if name != "lock_holder"})
+        close(self)
+
+    monkeypatch.setattr(ReplayBase, "close", snapshot_then_close)
+    return snapshots
+
+
+def final_updates(run_dir) -> int:
+    return int(torch.load(sorted(run_dir.glob("ckpt-*.pt"))[-1], weights_only=True)["updates"])
+
+
+def test_apex_replay_survives_a_clean_stop_and_learning_goes_on_at_once(tmp_path, capsys, monkeypatch):
+    snapshots = replay_snapshots(monkeypatch)
+    run = tmp_path / "run"
+    cfg = apex_config({"serial": True, "total_steps": 1200, "learning_starts": 300, "eval_interval_seconds": 0.0,
+                       "run_dir": str(run)})
+    summary = apex.train.main(cfg)  # stops at the end of its budget: a clean stop
+    out = capsys.readouterr().out
+    assert "saved the replay" in out and [p.name for p in run.glob("replay-*")] == ["replay-000000001200.bin"]
+    before, updates_before = snapshots[-1], final_updates(run)
+    assert updates_before > 0 and summary.env_steps == 1200
+    assert before["counters"][0] >= cfg.learning_starts  # items inserted: far more than one round adds
+
+    # Resumed with nothing left to do: the replay comes back exactly (items, priorities, keys, cursors).
+    assert apex.train.cli(["--resume", str(run), "--total-steps", "1200"]) == 0
+    out = capsys.readouterr().out
+    assert "items restored from replay-000000001200.bin" in out
+    for name, value in before.items():
+        assert np.array_equal(snapshots[-1][name], value), name
+
+    # One round of actor steps (2 actors x 4 envs) after the resume: the learner updates at once, since
+    # the restored replay holds learning_starts items; without it the replay would have to refill first.
+    one_round = ["--resume", str(run / "ckpt-000000001200.pt"), "--total-steps", "1208"]
+    assert apex.train.cli([*one_round, "--run-dir", str(tmp_path / "with")]) == 0
+    assert final_updates(tmp_path / "with") > updates_before
+    assert apex.train.cli([*one_round, "--run-dir", str(tmp_path / "without"), "--resume-replay", "false"]) == 0
+    assert final_updates(tmp_path / "without") == updates_before
+    assert "refills before learning goes on (--resume-replay false)" in capsys.readouterr().out
+
+    # A truncated saved replay is refused in one line; --resume-replay false resumes without it.
+    saved = run / "replay-000000001200.bin"
+    saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    line = one_error_line(apex.train.cli, capsys, [*one_round, "--run-dir", str(tmp_path / "cut")])
+    assert "cannot restore the replay" in line and "truncated" in line and "--resume-replay false" in line
+    assert apex.train.cli([*one_round, "--run-dir", str(tmp_path / "cut"), "--resume-replay", "false"]) == 0
+    # --save-replay false: no file, and the one left by an earlier stop is not kept past its checkpoint.
+    assert apex.train.cli(["--resume", str(run), "--total-steps", "1216", "--save-replay", "false",
+                           "--resume-replay", "false"]) == 0
+    assert not list(run.glob("replay-*"))
+
+
+def fill_sequences(replay: SequenceReplay, episodes: int) -> None:
+    writer = SequenceWriter(replay, block_size=2, priority_fn=lambda seq: 1.0 + float(seq["reward"].sum()))
+    for episode in range(episodes):
+        for t in range(5 + episode):
+            frame = np.full((2, 84, 84), episode * 16 + t, np.uint8)
+            state = np.full(8, episode + t / 10, np.float32)
+            writer.add_step(frame, t % 3, float(t), 0.99, state, -state)
+        writer.end_episode()
+    writer.flush()
+
+
+def test_sequence_replay_with_a_frame_ring_survives_save_and_load(tmp_path):
+    config = SequenceReplayConfig(6, obs_shape=(2, 84, 84), state_size=8, length=4, overlap=2, frame_stack=2)
+    replay = SequenceReplay.create(config)
+    fill_sequences(replay, 5)  # wraps: more sequences than slots
+    replay.update_priorities(*(lambda b: (b.key, np.arange(1.0, 5.0)))(replay.sample(4, 0.5, np.random.default_rng(1))))
+    path = tmp_path / "replay.bin"
+    replay.save(path, say=lambda line: None)
+    restored = SequenceReplay.create(config)
+    restored.load(path, say=lambda line: None)
+    for name, value in replay.storage.arrays.arrays.items():
+        if name != "lock_holder":
+            assert np.array_equal(restored.storage.arrays[name], value), name
+    for a, b in zip(replay.sample(8, 0.5, np.random.default_rng(3)), restored.sample(8, 0.5, np.random.default_rng(3))):
+        assert np.array_equal(a, b)
+    fill_sequences(restored, 1)  # the cursors came back too: the next writes go where the saved replay's would
+    fill_sequences(replay, 1)
+    assert np.array_equal(restored.storage.arrays["key"], replay.storage.arrays["key"])
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte among the frames
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt"):
+        restored.load(path)
+    assert len(restored) == 0  # a checksum found late leaves the replay empty, never half-loaded
+    fill_sequences(restored, 2)
+    assert len(restored) > 0 and restored.sample(2, 0.5, np.random.default_rng(0)).obs.shape == (2, 4, 2, 84, 84)
+    for r in (replay, restored):
+        r.close()
