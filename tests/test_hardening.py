@@ -201,3 +201,59 @@ def test_sequence_replay_with_a_frame_ring_survives_save_and_load(tmp_path):
     assert len(restored) > 0 and restored.sample(2, 0.5, np.random.default_rng(0)).obs.shape == (2, 4, 2, 84, 84)
     for r in (replay, restored):
         r.close()
+
+
+def test_r2d2_sequence_replay_survives_a_clean_stop(tmp_path, capsys, monkeypatch):
+    snapshots = replay_snapshots(monkeypatch)
+    small = {"env_id": "CartPole-v1", "serial": True, "num_workers": 1, "envs_per_actor": 2, "learning_starts": 40,
+             "batch_size": 8, "lstm_size": 16, "hidden_size": 16, "sequence_length": 8, "sequence_overlap": 4,
+             "burn_in": 4, "samples_per_insert": 0.0, "eval_interval_seconds": 0.0}
+    run = tmp_path / "run"
+    r2d2.train.main(r2d2.train.make_config({**small, "total_steps": 400, "run_dir": str(run)}))
+    before, updates_before = snapshots[-1], final_updates(run)
+    assert updates_before > 0 and (run / "replay-000000000400.bin").is_file()
+    # One round (2 envs, one step each): the restored 40+ sequences let the learner update at once.
+    r2d2.train.main(r2d2.train.make_config({"resume": str(run), "total_steps": 402}))
+    assert "items restored from replay-000000000400.bin" in capsys.readouterr().out
+    assert final_updates(run) > updates_before
+    restored = snapshots[-1]
+    assert np.array_equal(restored["obs"][before["key"] >= 0], before["obs"][before["key"] >= 0])
+    assert restored["counters"][0] >= before["counters"][0]
+
+
+def test_parallel_learner_updates_at_once_on_a_restored_replay(tmp_path):
+    """Parallel mode's rate limit starts counting at the restored replay: no refill, no wait for actors."""
+    from apex.learner import Learner
+    from common.counters import RunCounters
+    from common.distributed.learner_loop import ParallelLearnerWork, RateLimit
+    from common.distributed.params import PublishedParams
+    from common.replay.transition import TransitionReplay, TransitionWriter
+
+    cfg = apex_config({"learning_starts": 300, "eval_interval_seconds": 0.0})
+    saved = TransitionReplay.create(apex.train.replay_config(cfg, (4,)))
+    writer = TransitionWriter(saved, block_size=16)
+    previous = writer.add_frame(np.zeros(4, np.float32), True)
+    for t in range(1, 400):
+        step = writer.add_frame(np.full(4, t, np.float32), False)
+        writer.add(previous, t % 2, 1.0, 0.99, step)
+        previous = step
+    writer.flush()
+    saved.save(tmp_path / "replay.bin", say=lambda line: None)
+    replay = TransitionReplay.create(saved.config)
+    replay.load(tmp_path / "replay.bin", say=lambda line: None)
+    learner = Learner(cfg, (4,), 2, torch.device("cpu"), replay, RunCounters(1))
+    learner.updates = 500  # as a checkpoint restores it
+    limit = torch.full((1,), -1, dtype=torch.int64)
+    work = ParallelLearnerWork(learner, PublishedParams(learner.net),
+                               RateLimit(cfg.samples_per_insert, cfg.batch_size, limit))
+    try:
+        for _ in range(100):
+            work()
+            if learner.updates > 500:
+                break
+        assert learner.updates > 500 and replay.inserted() == saved.inserted() == 399
+        assert limit[0] > replay.inserted(), "the actors may insert right away too"
+    finally:
+        work.close()
+        saved.close()
+        replay.close()
