@@ -76,7 +76,8 @@ def measure(capacity: int, directory: Path) -> dict[str, float]:
             start = time.perf_counter()
             restored.load(path)
             restore_seconds = time.perf_counter() - start
-        for a, b in zip(replay.sample(64, 0.4, np.random.default_rng(1)), restored.sample(64, 0.4, np.random.default_rng(1))):
+        batches = [r.sample(64, 0.4, np.random.default_rng(1)) for r in (replay, restored)]
+        for a, b in zip(*batches):
             assert np.array_equal(a, b), "the restored replay samples what the saved one does"
     finally:
         path.unlink(missing_ok=True)
@@ -85,7 +86,8 @@ def measure(capacity: int, directory: Path) -> dict[str, float]:
     return {"transitions": capacity, "file_gib": round(size / 2**30, 3),
             "save_seconds": round(save_seconds, 2), "save_gb_per_s": round(size / 1e9 / save_seconds, 2),
             "save_peak_rss_growth_mib": round(save_growth.mib), "restore_seconds": round(restore_seconds, 2),
-            "restore_gb_per_s": round(size / 1e9 / restore_seconds, 2), "restore_peak_rss_growth_mib": round(restore_growth.mib)}
+            "restore_gb_per_s": round(size / 1e9 / restore_seconds, 2),
+            "restore_peak_rss_growth_mib": round(restore_growth.mib)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     notes = ["Save and restore stream 64 MiB chunks between shared memory and the file, with a CRC-32 per array.",
              "The file was just written, so the restore reads it from the page cache: a cold read from disk "
              "is bounded by the disk instead."]
-    print(write_table("replay_persistence", COLUMNS, [row], " ".join(["python -m benchmarks.replay_persistence",
-                                                                 *(sys.argv[1:] if argv is None else argv)]), load_at_start, notes))
+    command = " ".join(["python -m benchmarks.replay_persistence", *(sys.argv[1:] if argv is None else argv)])
+    print(write_table("replay_persistence", COLUMNS, [row], command, load_at_start, notes))
 
 
 if __name__ == "__main__":

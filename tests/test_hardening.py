@@ -257,3 +257,58 @@ def test_parallel_learner_updates_at_once_on_a_restored_replay(tmp_path):
         work.close()
         saved.close()
         replay.close()
+
+
+def test_sigterm_saves_the_replay_and_a_parallel_resume_learns_at_once(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, start_training, wait_for
+
+    run = tmp_path / "run"
+
+    def logged_updates() -> int:
+        metrics = run / "metrics.csv"
+        rows = metrics.read_text().splitlines()[1:] if metrics.is_file() else []
+        return int(rows[-1].split(",")[3]) if rows else 0
+
+    proc = start_training("apex.train", "--env-id", "CartPole-v1", "--num-workers", "2", *NO_EVAL,
+                          "--log-interval-seconds", "0.5", "--run-dir", str(run), log=tmp_path / "log")
+    assert wait_for(lambda: logged_updates() > 0, 90), "the learner is updating"
+    proc.send_signal(signal.SIGTERM)  # the owner only, as a service manager stops it
+    proc.wait(timeout=30)
+    log = (tmp_path / "log").read_text()
+    assert proc.returncode == 130 and "saved the replay" in log and "Traceback" not in log, log
+    checkpoint = sorted(run.glob("ckpt-*.pt"))[-1]
+    before = torch.load(checkpoint, weights_only=True)
+    assert (run / checkpoint.name.replace("ckpt-", "replay-").replace(".pt", ".bin")).is_file()
+
+    # 200 more steps: fewer than --learning-starts (1,000), so any update comes from the restored replay.
+    steps = int(before["counters"]["steps"].sum())
+    resumed = subprocess.run([sys.executable, "-m", "apex.train", "--resume", str(run), "--total-steps",
+                              str(steps + 200)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "items restored from" in resumed.stdout
+    assert torch.load(sorted(run.glob("ckpt-*.pt"))[-1], weights_only=True)["updates"] > before["updates"]
+
+
+def test_a_long_save_or_restore_says_how_far_it_is(tmp_path, monkeypatch):
+    from common.replay import persist
+    from common.replay.transition import TransitionReplay, TransitionReplayConfig
+
+    monkeypatch.setattr(persist, "PROGRESS_AFTER_SECONDS", 0.0)  # as if every chunk came after a few seconds
+    monkeypatch.setattr(persist, "CHUNK_BYTES", 1 << 16)
+    config = TransitionReplayConfig(64, frame_shape=(84, 84), frame_stack=4)
+    replay, restored = TransitionReplay.create(config), TransitionReplay.create(config)
+    lines: list[str] = []
+    try:
+        replay.save(tmp_path / "replay.bin", say=lines.append)
+        assert lines and lines[0].startswith(f"saving the replay to {tmp_path / 'replay.bin'}: ")
+        assert lines[-1].endswith("100% of 0.01 GiB")
+        lines.clear()
+        restored.load(tmp_path / "replay.bin", say=lines.append)
+        assert lines and lines[-1].startswith("restoring the replay from") and lines[-1].endswith("100% of 0.01 GiB")
+    finally:
+        replay.close()
+        restored.close()
