@@ -77,8 +77,28 @@ def test_a_full_disk_and_a_lying_env_are_one_line(tmp_path, capsys, monkeypatch)
     line = one_error_line(apex.train.cli, capsys, ["--run-dir", str(tmp_path / "run"), *NO_EVAL])
     assert line.endswith("cannot write the run directory " + str(tmp_path / "run") + ": No space left on device")
     monkeypatch.undo()
+
+    def read_only(self, *args, **kwargs):  # what mkdir meets under a read-only directory, even as root
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr("pathlib.Path.mkdir", read_only)
+    argv = ["--env-id", "CartPole-v1", "--run-dir", str(tmp_path / "ro"), *NO_EVAL]
+    line = one_error_line(r2d2.train.cli, capsys, argv)
+    assert line.endswith(f"cannot write the run directory {tmp_path / 'ro'}: Permission denied")
+    monkeypatch.undo()
     line = one_error_line(a3c.train.cli, capsys, ["--env-id", "tests.bad_envs:WrongShape-v0", *NO_EVAL])
     assert "'tests.bad_envs:WrongShape-v0'" in line and "[5]" in line
+
+
+def test_a_disk_that_fills_up_during_the_run_is_one_line(tmp_path, capsys, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "ckpt.tmp"))
+
+    monkeypatch.setattr("common.recipe.save_checkpoint", no_space)
+    code = apex.train.cli(["--serial", "--total-steps", "64", *NO_EVAL, "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().splitlines() == [
+        f"python -m apex.train: error: [Errno 28] No space left on device: '{tmp_path / 'run' / 'ckpt.tmp'}'"]
 
 
 def test_a_checkpoint_of_an_older_network_layout_names_the_difference(tmp_path, capsys):
