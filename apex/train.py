@@ -48,7 +48,7 @@ def main(cfg: Config) -> RunSummary:
     work: ParallelLearnerWork | SerialActorLearnerWork | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner), replay)
         params = PublishedParams(learner.net)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
         print(f"{cfg.algo} on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "

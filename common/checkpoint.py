@@ -25,6 +25,24 @@ def network_signature(model: nn.Module) -> list[list[Any]]:
     return [[name, list(t.shape)] for name, t in model.state_dict().items()]
 
 
+def network_difference(saved: Any, expected: list[list[Any]]) -> str:
+    """How a saved `network_signature` differs from this run's: missing, unexpected and reshaped tensors."""
+    if not isinstance(saved, list):
+        return "the checkpoint has no network signature: an older layout"
+    saved_shapes = {str(name): shape for name, shape in saved}
+    shapes = {str(name): shape for name, shape in expected}
+
+    def listed(what: str, names: list[str]) -> list[str]:
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        return [f"{what} {', '.join(names[:3])}{more}"] if names else []
+
+    parts = (listed("missing", [n for n in shapes if n not in saved_shapes])
+             + listed("unexpected", [n for n in saved_shapes if n not in shapes])
+             + listed("other shape", [f"{n} {saved_shapes[n]} (this run {shapes[n]})" for n in shapes
+                                      if n in saved_shapes and saved_shapes[n] != shapes[n]]))
+    return "; ".join(parts) or "the same tensors in another order"
+
+
 def save_checkpoint(run_dir: Path, env_steps: int, payload: dict[str, Any]) -> Path:
     """Writes run_dir/ckpt-<env_steps>.pt atomically and deletes all but the newest KEEP."""
     path = run_dir / f"ckpt-{env_steps:012d}.pt"
@@ -34,6 +52,18 @@ def save_checkpoint(run_dir: Path, env_steps: int, payload: dict[str, Any]) -> P
     for old in sorted(run_dir.glob("ckpt-*.pt"), key=_steps)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path
+
+
+def replay_file(checkpoint: Path) -> Path:
+    """Where the replay saved with `run_dir/ckpt-<steps>.pt` goes: `run_dir/replay-<steps>.bin`."""
+    return checkpoint.with_name(checkpoint.name.replace("ckpt-", "replay-", 1)).with_suffix(".bin")
+
+
+def prune_replays(run_dir: Path, keep: Path | None = None) -> None:
+    """Deletes every saved replay in `run_dir` but `keep`, and any left half-written by a killed save."""
+    for path in [*run_dir.glob("replay-*.bin"), *run_dir.glob("replay-*.bin.tmp")]:
+        if path != keep:
+            path.unlink(missing_ok=True)
 
 
 def _steps(path: Path) -> int:
@@ -73,5 +103,6 @@ def check_meta(path: Path, meta: dict[str, Any], expected_meta: dict[str, Any]) 
         if meta.get(key) == value:
             continue
         if key == "network":
-            raise UsageError(f"checkpoint {path} holds a network of other shapes than this run's")
+            raise UsageError(f"checkpoint {path} holds a network of other shapes than this run's "
+                             f"({network_difference(meta.get(key), value)})")
         raise UsageError(f"checkpoint {path} was made for {key} {meta.get(key)!r}, not {value!r}")

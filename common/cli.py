@@ -92,7 +92,8 @@ def parse_overrides(cls: type, argv: Sequence[str] | None, prog: str, descriptio
 
 def run_cli(main: Callable[[C], Any], make_config: Callable[[dict[str, Any]], C], cls: type,
             argv: Sequence[str] | None = None, prog: str = "") -> int:
-    """Parses argv, builds the config and runs main; bad input becomes one line on stderr."""
+    """Parses argv, builds the config and runs main; bad input becomes one line on stderr (exit 2), and
+    so does a failed write to disk during the run (exit 1)."""
     name = prog or "asyncrl"
     try:
         overrides = parse_overrides(cls, argv, prog, (cls.__doc__ or "").strip())
@@ -105,4 +106,10 @@ def run_cli(main: Callable[[C], Any], make_config: Callable[[dict[str, Any]], C]
     except UsageError as err:  # bad env id, unusable checkpoint, ...: found once the run starts
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a disk that fills up or turns read-only while the run writes
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the owner loop (which handles its own) began
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
     return 130 if getattr(summary, "stop_reason", "") == "interrupted" else 0

@@ -34,7 +34,7 @@ class RunConfig:
     run_dir: str = ""
     """where metrics, checkpoints and plots go (default: runs/<algo>-<env>-<seed>-<time>)"""
     resume: str = ""
-    """checkpoint file or run directory to continue from (a replay is not saved: it refills)"""
+    """checkpoint file or run directory to continue from (with the replay saved at a clean stop, if any)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """learner device; auto uses CUDA when present. Actors always run on the CPU"""
     sticky_actions: bool = False

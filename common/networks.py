@@ -70,13 +70,21 @@ class MlpTorso(nn.Module):
         return self.net(obs)
 
 
+def check_obs_shape(obs_shape: Sequence[int]) -> None:
+    """Raises ValueError unless a torso takes observations of `obs_shape`: images [C, H, W] of at least
+    3x3 pixels (ImageTorso's smallest convolution) or vectors [D]."""
+    shape = tuple(obs_shape)
+    if not ((len(shape) == 3 and min(shape) >= 1 and min(shape[1:]) >= 3) or (len(shape) == 1 and shape[0] >= 1)):
+        raise ValueError(f"no network takes observations of shape {list(shape)}: the torsos take images "
+                         f"[C, H, W] of 3x3 pixels or more and vectors [D]")
+
+
 def make_torso(obs_shape: Sequence[int], hidden: int, channels_last: bool = False) -> nn.Module:
     """ImageTorso for images [C, H, W] (channels_last: see ImageTorso), MlpTorso for flat vectors [D]."""
+    check_obs_shape(obs_shape)
     if len(obs_shape) == 3:
         return ImageTorso(obs_shape, hidden, channels_last)
-    if len(obs_shape) == 1:
-        return MlpTorso(obs_shape[0], hidden)
-    raise ValueError(f"no torso for observations of shape {tuple(obs_shape)}")
+    return MlpTorso(obs_shape[0], hidden)
 
 
 def dueling_aggregate(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:

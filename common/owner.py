@@ -35,9 +35,10 @@ def _idle() -> None:
 
 
 def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logger: RunLogger,
-            summary: RunSummary, wall_offset: float, checkpoint: Callable[[float], Path],
+            summary: RunSummary, wall_offset: float, checkpoint: Callable[..., Path],
             work: Callable[[], None] = _idle) -> RunSummary:
-    """Runs the owner loop, then shuts down; `checkpoint(wall_seconds)` saves and returns the path.
+    """Runs the owner loop, then shuts down; `checkpoint(wall_seconds, final=False)` saves and returns
+    the path (`final=True` for the last one, after every child has stopped).
 
     Children must already be started. Ctrl-C (or SIGTERM) ends the loop with stop reason
     "interrupted"; the final checkpoint is written in every case.
@@ -55,7 +56,7 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
         supervisor.shutdown()
         summary.env_steps = counters.total_steps()
         summary.wall_seconds = wall()
-        summary.checkpoint = checkpoint(summary.wall_seconds)
+        summary.checkpoint = checkpoint(summary.wall_seconds, final=True)
         summary.restarts = supervisor.restarts
         summary.plot = logger.plot()
         logger.close()

@@ -100,7 +100,7 @@ def main(cfg: Config) -> RunSummary:
     diagnostics: DiagnosticLog | None = None
     try:
         learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner))
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner), replay)
         params = PublishedParams(learner.net)
         diagnostics = DiagnosticLog(run.run_dir, bool(cfg.resume), run.logger, learner)
         mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"

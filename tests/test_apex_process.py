@@ -42,6 +42,7 @@ def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
     payload = torch.load(sorted((tmp_path / "run").glob("ckpt-*.pt"))[-1], weights_only=True)
     assert payload["meta"]["algo"] == "apex" and payload["updates"] > 0
     assert set(payload) >= {"model", "target", "optimizer", "counters", "wall_seconds"}
+    assert "saved the replay" in log and len(list((tmp_path / "run").glob("replay-*.bin"))) == 1
 
 
 def test_a_killed_actor_is_restarted_and_the_learner_goes_on(tmp_path):

@@ -57,6 +57,12 @@ class ReplayRunConfig(RunConfig):
     hidden_size: int = 256
     """width of the torso's last layer"""
 
+    save_replay: bool = True
+    """on a clean stop (Ctrl-C, SIGTERM, the end of the budget) write the replay next to the final
+    checkpoint, for --resume to restore (false: no disk cost; a resumed run then refills the replay)"""
+    resume_replay: bool = True
+    """with --resume, restore the replay saved next to the checkpoint if there is one (false: refill it)"""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size", "n_step",

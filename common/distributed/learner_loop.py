@@ -84,7 +84,7 @@ def finish_update(learner: Learner, loss: torch.Tensor, max_grad_norm: float, ta
 
 
 def learner_state(learner: Learner) -> dict[str, Any]:
-    """What a checkpoint keeps of a learner (the replay is not kept: a resumed run refills it)."""
+    """What a checkpoint keeps of a learner (the replay is saved apart, at a clean stop: `TrainRun`)."""
     return {"model": learner.net.state_dict(), "target": learner.target.state_dict(),
             "optimizer": learner.optimizer.state_dict(), "updates": learner.updates}
 
@@ -98,8 +98,8 @@ def load_learner_state(learner: Learner, saved: dict[str, Any]) -> None:
 
 
 def resume_note(learner: Learner) -> str:
-    """The end of the "resumed from" line of a replay-family run."""
-    return f" and {learner.updates:,} updates (the replay refills before learning goes on)"
+    """The learner's part of the "resumed from" line of a replay-family run (`TrainRun` adds the replay's)."""
+    return f" and {learner.updates:,} updates"
 
 
 class RateLimit:

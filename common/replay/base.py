@@ -1,4 +1,4 @@
-"""The part both prioritized replays share: item keys, the priority tree, the lock, weights, save/load.
+"""The part both prioritized replays share: item keys, the priority tree, the lock, weights, save/load (`persist.py`).
 
 `TransitionReplay` (Ape-X, `common/replay/transition.py`) and `SequenceReplay` (R2D2,
 `common/replay/sequence.py`) each own one `PriorityRing` over their shared arrays and add their own
@@ -17,18 +17,17 @@ published and rebuilds the trees, so nobody hangs and no half-written item is ev
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import multiprocessing as mp
 import sys
-import zipfile
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numba
 import numpy as np
 
 from common.replay.locks import RecoverableLock
+from common.replay.persist import load_replay, save_replay
 from common.replay.shm import ShmHandle, SharedArrays
 from common.replay.sumtree import SumTree, tree_specs
 
@@ -252,50 +251,14 @@ class BufferPool:
         return fresh
 
 
-FORMAT_VERSION = 3  # 3: a blank frame after the frame ring
-
-
-def save_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
-    """Write every shared array and the config to `path` (.npz). The caller holds the lock."""
-    with open(path, "wb") as f:
-        contents = {name: a for name, a in arrays.arrays.items() if name != "lock_holder"}
-        np.savez(f, __config__=np.array(config_json), __version__=np.array(FORMAT_VERSION), **contents)
-
-
-def load_arrays(path: str, arrays: SharedArrays, config_json: str) -> None:
-    """Fill the shared arrays from a `save_arrays` file made with an equal config. The caller holds the lock.
-
-    Raises ValueError when the file is corrupt, truncated, of another format or config, or its arrays
-    differ in shape or dtype; the replay is left untouched in that case.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            version = int(data["__version__"])
-            saved_config = json.loads(str(data["__config__"]))
-            # the lock holder is this process's business, not the file's
-            loaded = {name: data[name] for name in arrays.arrays if name != "lock_holder"}
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable replay file ({type(err).__name__}: {err})") from err
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {version}, expected {FORMAT_VERSION}")
-    if saved_config != json.loads(config_json):
-        raise ValueError(f"{path}: saved with config {saved_config}, this replay has {config_json}")
-    for name, value in loaded.items():
-        target = arrays[name]
-        if value.shape != target.shape or value.dtype != target.dtype:
-            raise ValueError(f"{path}: array {name} is {value.dtype}{value.shape}, expected {target.dtype}{target.shape}")
-    for name, value in loaded.items():
-        arrays[name][...] = value
-
-
 class ReplayStorage:
     """A replay's shared arrays, its PriorityRing and lock: create (owner) or attach (child), save, close."""
 
-    def __init__(self, config: Any, arrays: SharedArrays, raw_lock: Any, guard: Any) -> None:
+    def __init__(self, config: Any, arrays: SharedArrays, raw_lock: Any, guard: Any,
+                 fill: dict[str, float | int] | None = None) -> None:
         self.config = config
         self.arrays = arrays
+        self.fill = fill or {}  # the owner's: what `clear` refills with
         self._raw_lock, self._guard = raw_lock, guard
         self.ring = PriorityRing(arrays, config.capacity, config.alpha, None)
         self.lock = RecoverableLock(raw_lock, guard, arrays["lock_holder"], repair=self.ring.repair)
@@ -306,9 +269,10 @@ class ReplayStorage:
         cls, config: Any, specs: Sequence[tuple[str, tuple[int, ...], Any]], fill: dict[str, float | int]
     ) -> "ReplayStorage":
         """Allocate `specs` plus the ring's arrays, filled per `fill` (sentinels) and `ring_fill()`."""
-        arrays = SharedArrays.create([*ring_specs(config.capacity), *specs], {**fill, **ring_fill()})
+        fill = {**fill, **ring_fill()}
+        arrays = SharedArrays.create([*ring_specs(config.capacity), *specs], fill)
         ctx = mp.get_context("spawn")
-        return cls(config, arrays, ctx.Lock(), ctx.Lock())
+        return cls(config, arrays, ctx.Lock(), ctx.Lock(), fill)
 
     @classmethod
     def attach(cls, handle: ReplayHandle) -> "ReplayStorage":
@@ -320,18 +284,11 @@ class ReplayStorage:
         """Pass this to `spawn`ed processes (as a Process argument: the lock pickles only then)."""
         return ReplayHandle(self.config, self.arrays.handle, self._raw_lock, self._guard)
 
-    def _config_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self.config), sort_keys=True)
-
-    def save(self, path: str) -> None:
-        """Contents, priorities and cursor to `path` (.npz); writers wait while it is written."""
-        with self.lock:
-            save_arrays(path, self.arrays, self._config_json())
-
-    def load(self, path: str) -> None:
-        """Replace contents, priorities and cursor with a `save` made by a replay of equal config."""
-        with self.lock:
-            load_arrays(path, self.arrays, self._config_json())
+    def clear(self) -> None:
+        """Owner: every array back to its fill at creation (the replay empty, as new). The caller holds the lock."""
+        for name, array in self.arrays.arrays.items():
+            if name != "lock_holder":
+                array.fill(self.fill.get(name, 0))
 
     def close(self) -> None:
         """Owner: unmap and unlink the segment; child: unmap only. The replay is unusable after."""
@@ -384,13 +341,22 @@ class ReplayBase:
         """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""
         return self.storage.ring.update_priorities(keys, priorities)
 
-    def save(self, path: str) -> None:
-        """Contents, priorities and cursors to `path` (.npz); writers wait meanwhile."""
-        self.storage.save(path)
+    def save(self, path: str | Path, say: Callable[[str], None] = print) -> float:
+        """Contents, priorities, keys and cursors to `path`, streamed (`common/replay/persist.py`);
+        writers wait meanwhile. Returns the seconds it took."""
+        return save_replay(self, path, say)
 
-    def load(self, path: str) -> None:
-        """Restore a `save` of a replay with equal config; ValueError if the file is corrupt or differs."""
-        self.storage.load(path)
+    def load(self, path: str | Path, say: Callable[[str], None] = print) -> float:
+        """Restore a `save` of a replay of the same class and config; ValueError if the file is
+        truncated, corrupt or differs (see `load_replay`). Returns the seconds it took."""
+        return load_replay(self, path, say)
+
+    def clear(self) -> None:
+        """Owner: empty the replay, as new (its blank frame zeros). The caller holds the lock."""
+        self.storage.clear()
+        frame_ring = getattr(self, "frame_ring", None)
+        if frame_ring is not None:
+            frame_ring.clear_blank()
 
     def close(self) -> None:
         """Owner: unlink the shared memory; child: detach only."""
