@@ -12,6 +12,7 @@ import a3c.train
 import apex.train
 import r2d2.train
 from apex.config import make_config as apex_config
+from common.recipe import EnvProbe
 from common.replay.base import ReplayBase
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
 from tests.helpers import one_error_line
@@ -250,7 +251,7 @@ def test_parallel_learner_updates_at_once_on_a_restored_replay(tmp_path):
     from common.replay.transition import TransitionReplay, TransitionWriter
 
     cfg = apex_config({"learning_starts": 300, "eval_interval_seconds": 0.0})
-    saved = TransitionReplay.create(apex.train.replay_config(cfg, (4,)))
+    saved = TransitionReplay.create(apex.train.replay_config(cfg, EnvProbe((4,), 2, "float32", None)))
     writer = TransitionWriter(saved, block_size=16)
     previous = writer.add_frame(np.zeros(4, np.float32), True)
     for t in range(1, 400):
