@@ -20,7 +20,8 @@ setup(
         "tensorboard>=2.14",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6", "minatar>=1.0.15"],
+        "minatar": ["minatar>=1.0.15"],
         "bench": ["cpprb>=10", "envpool>=0.8"],
     },
 )
