@@ -55,7 +55,7 @@ def is_atari(env_id: str) -> bool:
     return spec is not None and spec.entry_point == ATARI_ENTRY_POINT
 
 
-def _register_known_families(env_id: str) -> None:
+def register_env_family(env_id: str) -> None:
     """Registers MinAtar's ids, which its package defines but does not register on import."""
     if env_id.startswith("MinAtar/") and env_id not in gym.registry:
         try:
@@ -71,7 +71,7 @@ def observes_frames(env_id: str) -> bool:
     if is_atari(env_id):
         return True
     try:
-        _register_known_families(env_id)
+        register_env_family(env_id)
         env = gym.make(env_id)
     except Exception:  # noqa: BLE001 - any failure here is reported by make_env with its reason
         return False
@@ -252,7 +252,7 @@ def stacked_frames(env: gym.Env) -> int | None:
 
 
 def _make_other(env_id: str, frame_stack: int, render_mode: str | None) -> gym.Env:
-    _register_known_families(env_id)
+    register_env_family(env_id)
     # render_mode only when asked for: an env that cannot render (common.catch) takes no such argument
     env = gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
     space = env.observation_space
