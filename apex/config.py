@@ -39,8 +39,8 @@ class Config(ReplayRunConfig):
         return "dqn" if self.serial else "apex"
 
 
-# Small control tasks: the Atari values (50k transitions before learning, 2,500 updates between target
-# copies, batch 512) would spend minutes before the first useful update.
+# Small control tasks and small images (MinAtar's): the Atari values (50k transitions before learning,
+# 2,500 updates between target copies, batch 512) would spend minutes before the first useful update.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
     total_steps=2_000_000, lr=1e-3, adam_eps=1e-8, target_update_interval=250, batch_size=64,
     replay_capacity=100_000, learning_starts=1_000, samples_per_insert=4.0, hidden_size=128,
@@ -52,4 +52,4 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults (or, when
     resuming, on top of the resumed run's config.json)."""
-    return make_family_config(Config, overrides, VECTOR_DEFAULTS)
+    return make_family_config(Config, overrides, VECTOR_DEFAULTS, small_image_defaults=VECTOR_DEFAULTS)

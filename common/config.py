@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from common.envs import frames_per_step, observes_frames
+from common.envs import frames_per_step, observation_kind
 from common.resume import config_with_resume
 
 C = TypeVar("C", bound="RunConfig")
@@ -83,12 +83,16 @@ class RunConfig:
 
 
 def make_family_config(cls: type[C], overrides: dict[str, Any], vector_defaults: dict[str, Any],
-                       frame_defaults: dict[str, Any] | None = None) -> C:
-    """The config for command-line `overrides` on top of the family's defaults for the env: the
-    dataclass defaults plus `frame_defaults` for envs that observe frames (ALE ids and other image
-    envs), the dataclass defaults plus `vector_defaults` for vector-observation ids (or, when
-    resuming, on top of the resumed run's config.json)."""
+                       frame_defaults: dict[str, Any] | None = None,
+                       small_image_defaults: dict[str, Any] | None = None) -> C:
+    """The config for command-line `overrides` on top of the family's defaults for the env's kind of
+    observation (common.envs.observation_kind): the dataclass defaults plus `frame_defaults` for frames
+    (ALE ids, images of 36 pixels a side or more), plus `small_image_defaults` for small images (MinAtar's;
+    frame_defaults when None), plus `vector_defaults` for vectors (or, when resuming, on top of the
+    resumed run's config.json)."""
     env_id = overrides.get("env_id", cls.env_id)
-    family = (frame_defaults or {}) if observes_frames(env_id) else vector_defaults
+    kind = observation_kind(env_id)
+    family = {"vector": vector_defaults, "frames": frame_defaults or {},
+              "small_image": small_image_defaults if small_image_defaults is not None else frame_defaults or {}}[kind]
     defaults = {"env_id": env_id, **family}
     return config_with_resume(cls, overrides, defaults)

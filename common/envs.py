@@ -23,6 +23,7 @@ installed (`pip install -e ".[minatar]"`).
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -65,20 +66,38 @@ def register_env_family(env_id: str) -> None:
         minatar.gym.register_envs()
 
 
-def observes_frames(env_id: str) -> bool:
-    """Whether env_id's agent sees images (ALE ids, and image envs such as common.catch or MinAtar),
-    which decides the family defaults; False for an id that does not build (make_env then says why)."""
+SMALL_IMAGE_SIDE = 36
+"""Images with a side below this many pixels are small (MinAtar's 10x10): an 8x8/4 convolution would
+see two positions of them, so they get a small torso and defaults of their own."""
+
+ObservationKind = Literal["vector", "small_image", "frames"]
+
+
+def observation_kind(env_id: str) -> ObservationKind:
+    """What env_id's agent sees, which decides the family defaults: "frames" (ALE ids and images of
+    SMALL_IMAGE_SIDE pixels a side or more, such as common.catch), "small_image" (MinAtar's grids,
+    common.catch's MiniCatch) or "vector" (also for an id that does not build: make_env then says why)."""
     if is_atari(env_id):
-        return True
+        return "frames"
     try:
         register_env_family(env_id)
         env = gym.make(env_id)
     except Exception:  # noqa: BLE001 - any failure here is reported by make_env with its reason
-        return False
+        return "vector"
     try:
-        return is_image(env.observation_space)
+        space = env.observation_space
+        if not is_image(space):
+            return "vector"
+        shape = space.shape if len(space.shape) == 2 else (space.shape[1:] if is_channels_first(space.shape)
+                                                            else space.shape[:2])
+        return "frames" if min(shape) >= SMALL_IMAGE_SIDE else "small_image"
     finally:
         env.close()
+
+
+def observes_frames(env_id: str) -> bool:
+    """Whether env_id's agent sees images of any size."""
+    return observation_kind(env_id) != "vector"
 
 
 def frames_per_step(env_id: str) -> int:

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.envs import SMALL_IMAGE_SIDE
+
 
 class ImageTorso(nn.Module):
     """Convolutions sized for the image, then one fully connected layer; ReLUs throughout.
@@ -25,12 +27,10 @@ class ImageTorso(nn.Module):
     (benchmarks/results/torso_layout.md).
     """
 
-    LARGE = 36
-
     def __init__(self, obs_shape: Sequence[int] = (4, 84, 84), hidden: int = 256, channels_last: bool = False):
         super().__init__()
         channels, height, width = obs_shape
-        if min(height, width) >= self.LARGE:
+        if min(height, width) >= SMALL_IMAGE_SIDE:
             self.conv1 = nn.Conv2d(channels, 16, 8, stride=4)
             self.conv2: nn.Conv2d | None = nn.Conv2d(16, 32, 4, stride=2)
         else:

@@ -65,7 +65,8 @@ class Config(ReplayRunConfig):
         return "r2d2"
 
 
-# Small control tasks: short sequences, a small network, frequent target copies, learning within a minute.
+# Small control tasks and small images (MinAtar's): short sequences, a small network, frequent target
+# copies, learning within a minute.
 VECTOR_DEFAULTS: dict[str, Any] = dict(
     total_steps=2_000_000, envs_per_actor=4, sequence_length=40, sequence_overlap=20, burn_in=10, gamma=0.99, lr=1e-3,
     adam_eps=1e-8, target_update_interval=100, batch_size=32, replay_capacity=10_000, learning_starts=64,
@@ -77,4 +78,4 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults (or, when
     resuming, on top of the resumed run's config.json)."""
-    return make_family_config(Config, overrides, VECTOR_DEFAULTS)
+    return make_family_config(Config, overrides, VECTOR_DEFAULTS, small_image_defaults=VECTOR_DEFAULTS)
