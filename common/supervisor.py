@@ -22,6 +22,7 @@ CTX = mp.get_context("spawn")
 # A child that dies this soon after its start, this many times in a row, is a bug, not bad luck.
 QUICK_DEATH_SECONDS = 10.0
 MAX_QUICK_DEATHS = 3
+CHILD_NAME_VARIABLE = "ASYNCRL_CHILD"
 
 
 class StopSignal:
@@ -70,10 +71,13 @@ class Supervisor:
         child.process = CTX.Process(target=_child_main, args=(child.target, child.args, self.stop_event),
                                     name=child.name, daemon=True)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # The name in the child's environment tells outside tools which process is which (ps e, /proc/<pid>/environ).
+        os.environ[CHILD_NAME_VARIABLE] = child.name
         try:
             child.process.start()
         finally:
             signal.signal(signal.SIGINT, previous)
+            os.environ.pop(CHILD_NAME_VARIABLE, None)
         child.started = time.monotonic()
 
     def restart_dead(self) -> int:
