@@ -221,9 +221,7 @@ class ImageObservation(gym.ObservationWrapper):
         if self._transpose:
             shape = (shape[2], shape[0], shape[1])
         self._scale = None
-        if space.dtype == np.bool_:
-            self._scale = 255
-        elif np.issubdtype(space.dtype, np.integer):
+        if np.issubdtype(space.dtype, np.integer):
             high = float(np.max(space.high))
             self._scale = 255 / high if 0 < high < 255 else None  # a grid of small codes fills the byte
         floating = np.issubdtype(space.dtype, np.floating)
@@ -238,6 +236,8 @@ class ImageObservation(gym.ObservationWrapper):
             obs = obs.transpose(2, 0, 1)
         if self.observation_space.dtype == np.float32:
             return np.ascontiguousarray(obs, dtype=np.float32)
+        if obs.dtype == np.bool_:  # 0/1 bytes times 255, without a float pass
+            return np.ascontiguousarray(obs).view(np.uint8) * np.uint8(255)
         if self._scale is not None:
             return np.ascontiguousarray(obs.astype(np.float32) * self._scale, dtype=np.uint8)
         return np.ascontiguousarray(np.clip(obs, 0, 255), dtype=np.uint8)
