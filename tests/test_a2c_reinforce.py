@@ -5,6 +5,8 @@ A greedy policy of an untrained network scores about 10 on CartPole and random a
 """
 import math
 import os
+import signal
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -15,11 +17,13 @@ from a3c import loss as L
 from a3c.a2c import A2CWork, Batch, batch_loss
 from a3c.config import make_config
 from a3c.network import make_model
-from a3c.train import build_shared, main
+from a3c.train import build_shared, cli, main
 from a3c.worker import Window, a3c_window_loss, run_worker
 from common.envs import make_env
 from common.evaluation import evaluate
-from tests.helpers import children_of
+from benchmarks import compare, thread_scaling
+from tests.helpers import (children_of, one_error_line, processes_in_group, shm_entries, start_training,
+                           wait_for)
 
 THRESHOLD = 250.0
 
@@ -159,18 +163,19 @@ def test_reinforce_learns_cartpole(tmp_path):
     assert no_child_left()
 
 
-REINFORCE_STEPS = 40_000
+REINFORCE_EPISODES = 700  # with the right sign the greedy return passed 250 after about 450 (453 at 700)
 
 
 def reinforce_in_process(monkeypatch, flipped: bool) -> float:
     """One REINFORCE worker run in this process (so that a patched loss is the one it uses) for
-    REINFORCE_STEPS steps; returns the greedy mean return of the model over 10 episodes."""
+    REINFORCE_EPISODES episodes, one update each; returns the greedy mean return over 10 episodes.
+    One process and a fixed seed make it deterministic."""
     if flipped:
         monkeypatch.setattr(L, "reinforce_loss", flip_sign(L.reinforce_loss))
-    cfg = make_config({"algo": "reinforce", "env_id": "CartPole-v1", "num_workers": 1, "seed": 0,
-                       "total_steps": REINFORCE_STEPS})
+    torch.set_num_threads(1)  # as in a worker process; two threads on a loaded box ran 10 times slower
+    cfg = make_config({"algo": "reinforce", "env_id": "CartPole-v1", "num_workers": 1, "seed": 0})
     shared = build_shared(cfg, (4,), 2)
-    run_worker(0, cfg, shared, lambda: shared.counters.total_steps() >= REINFORCE_STEPS)
+    run_worker(0, cfg, shared, lambda: shared.counters.total_updates() >= REINFORCE_EPISODES)
     return float(np.mean(evaluate(shared.model, make_env("CartPole-v1", 1), 10, seed=1)))
 
 
@@ -178,3 +183,52 @@ def reinforce_in_process(monkeypatch, flipped: bool) -> float:
 def test_reinforce_in_process_learns_only_with_the_right_sign(monkeypatch, flipped):
     mean = reinforce_in_process(monkeypatch, flipped)
     assert (mean < THRESHOLD / 5) if flipped else (mean >= THRESHOLD), mean
+
+
+def test_a2c_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
+    """As for A3C (tests/test_a3c_process.py), with the evaluator the only child."""
+    shm_before = shm_entries()
+    proc = start_training("a3c.train", "--algo", "a2c", "--env-id", "CartPole-v1", "--eval-interval-seconds", "1",
+                          "--log-interval-seconds", "0.5", "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
+    assert wait_for(lambda: any("spawn_main" in cmd for _, cmd in children_of(proc.pid)), 60), "the evaluator starts"
+    assert wait_for(lambda: (tmp_path / "run" / "eval.csv").is_file()
+                    and (tmp_path / "run" / "eval.csv").stat().st_size > 80, 60), "an evaluation is logged"
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+    assert time.monotonic() - started < 10, "Ctrl-C exits within 10 s"
+    log = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, log
+    assert "interrupted" in log and "Traceback" not in log
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    assert shm_entries() <= shm_before, "no /dev/shm segment is left"
+    assert list((tmp_path / "run").glob("ckpt-*.pt")), "a final checkpoint was written"
+
+
+def test_a2c_resume_continues_the_counters_and_the_model(tmp_path, capsys):
+    run = tmp_path / "run"
+    fast = ["--algo", "a2c", "--env-id", "CartPole-v1", "--eval-interval-seconds", "0", "--num-envs", "4"]
+    assert cli([*fast, "--total-steps", "4000", "--run-dir", str(run)]) == 0
+    first = torch.load(sorted(run.glob("ckpt-*.pt"))[-1], weights_only=True)
+    # 4 envs x 5 steps a batch: the run stops at the first multiple of 20 at or past 4000, after 200 updates
+    assert (int(first["counters"]["steps"].sum()), int(first["counters"]["updates"].sum())) == (4000, 200)
+    assert cli(["--resume", str(run), "--total-steps", "8000"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    second = torch.load(sorted(run.glob("ckpt-*.pt"))[-1], weights_only=True)
+    assert int(second["counters"]["updates"].sum()) == 400
+    assert not torch.equal(first["model"]["policy.weight"], second["model"]["policy.weight"])
+
+
+def test_benchmarks_run_a2c_in_one_process_and_scale_it_with_envs():
+    assert compare.process_plan("a2c", 8) == (1, "1 process (16 envs)")
+    assert compare.process_plan("reinforce", 8) == (8, "8 workers")
+    assert thread_scaling.count_args("a2c", 4) == ["--num-envs", "4"]
+    assert thread_scaling.count_args("a3c", 4) == ["--num-workers", "4"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--algo", "a2c", "--num-envs", "0"], "--num-envs must be positive"),
+    (["--algo", "reinforce", "--reinforce-baseline", "maybe"], "expected true or false"),
+])
+def test_bad_input_of_the_new_flags_gives_one_clear_line(capsys, argv, expected):
+    assert expected in one_error_line(cli, capsys, argv)
