@@ -20,7 +20,7 @@ Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's
 <out>/scaling.png; <out> defaults to benchmarks/results/thread_scaling (async) or
 benchmarks/results/thread_scaling_replay (replay).
 
-    python -m benchmarks.thread_scaling                      # CartPole-v1, all five methods, 1..cores workers
+    python -m benchmarks.thread_scaling                      # CartPole-v1, every method, 1..cores workers (a2c: envs)
     python -m benchmarks.thread_scaling --family replay --no-solve       # Ape-X and R2D2, 1..cores actors
     python -m benchmarks.thread_scaling --env-id ALE/Pong-v5 --algos a3c --workers 1 --no-solve
     python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5   # speedups with less noise
