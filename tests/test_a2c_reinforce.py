@@ -22,8 +22,7 @@ from a3c.worker import Window, a3c_window_loss, run_worker
 from common.envs import make_env
 from common.evaluation import evaluate
 from benchmarks import compare, thread_scaling
-from tests.helpers import (children_of, one_error_line, processes_in_group, shm_entries, start_training,
-                           wait_for)
+from tests.helpers import children_of, one_error_line, processes_in_group, start_training, wait_for
 
 THRESHOLD = 250.0
 
@@ -189,8 +188,9 @@ def test_reinforce_in_process_learns_only_with_the_right_sign(monkeypatch, flipp
 
 
 def test_a2c_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
-    """As for A3C (tests/test_a3c_process.py), with the evaluator the only child."""
-    shm_before = shm_entries()
+    """As for A3C (tests/test_a3c_process.py), with the evaluator the only child. No /dev/shm check: A2C
+    makes no named segment (torch shares its tensors through file descriptors), and on a shared box
+    other jobs' segments come and go meanwhile."""
     proc = start_training("a3c.train", "--algo", "a2c", "--env-id", "CartPole-v1", "--eval-interval-seconds", "1",
                           "--log-interval-seconds", "0.5", "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: any("spawn_main" in cmd for _, cmd in children_of(proc.pid)), 60), "the evaluator starts"
@@ -203,7 +203,6 @@ def test_a2c_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
     assert proc.returncode == 130, log
     assert "interrupted" in log and "Traceback" not in log
     assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
-    assert shm_entries() <= shm_before, "no /dev/shm segment is left"
     assert list((tmp_path / "run").glob("ckpt-*.pt")), "a final checkpoint was written"
 
 
