@@ -306,7 +306,8 @@ def report(out: Path, env_ids: list[str]) -> list[str]:
     """Writes <env>.md, <env>.csv and <env>.png for each env from out/runs, and out/summary.md; returns its lines."""
     meta = json.loads((out / "benchmark.json").read_text()) if (out / "benchmark.json").is_file() else {}
     lines = ["# Async against replay: the same budget and cores", "",
-             "Each run gets the same C cores: the a3c family C worker processes, apex and r2d2 C - 1 actor "
+             "Each run gets the same C cores: the a3c family C worker processes (a2c one process stepping its "
+             "envs), apex and r2d2 C - 1 actor "
              "processes and the learner in the train process, dqn one process (serial, it cannot use more). "
              "Every run also has an evaluator process (greedy games, mean of 10). Curves: evaluation mean over "
              "seeds, band from the lowest to the highest seed.", ""]

@@ -312,7 +312,7 @@ def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple
         row["frames_to_threshold"] = statistics.median(f for _, f, _ in runs)
         row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _, _ in runs)
         row["exit_seconds_per_seed"] = " ".join(f"{e:.1f}" for _, _, e in runs)
-    print(f"{algo:9s} {UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
+    print(f"{algo:9s} {'envs' if algo == 'a2c' else UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
           + (f", {updates_per_second:,.1f} updates/s" if family_of(algo) == "replay" else "")
           + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "
              f"(seeds: {row['seconds_per_seed']})")
