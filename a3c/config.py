@@ -6,14 +6,16 @@ from typing import Any, Literal
 
 from common.config import RunConfig, make_family_config
 
-Algo = Literal["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q"]
-POLICY_ALGOS = ("a3c", "a3c-lstm")
+Algo = Literal["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q", "a2c", "reinforce"]
+POLICY_ALGOS = ("a3c", "a3c-lstm", "a2c", "reinforce")
 
 
 @dataclass(frozen=True)
 class Config(RunConfig):
     """Asynchronous methods of Mnih et al. 2016: A3C (feed-forward and LSTM), 1-step Q, 1-step SARSA and
-    n-step Q, trained Hogwild-style by worker processes sharing one model and one RMSProp."""
+    n-step Q, trained Hogwild-style by worker processes sharing one model and one RMSProp; and their
+    neighbours in the lineage: REINFORCE (Williams 1992) on the same workers, and A2C, A3C made
+    synchronous (N envs stepped together in one process, one update per batch)."""
 
     num_workers: int = 2
     """actor-learner processes"""
@@ -23,7 +25,12 @@ class Config(RunConfig):
     """async workers update a CPU model in shared memory, so auto means cpu here"""
 
     algo: Algo = "a3c"
-    """which method: a3c, a3c-lstm, q1 (1-step Q), sarsa1 (1-step SARSA) or nstep-q"""
+    """which method: a3c, a3c-lstm, q1 (1-step Q), sarsa1 (1-step SARSA), nstep-q, a2c (synchronous A3C)
+    or reinforce (Monte-Carlo policy gradient)"""
+    num_envs: int = 16
+    """a2c: envs stepped together in the one learner process (a2c does not use --num-workers)"""
+    reinforce_baseline: bool = True
+    """reinforce: subtract a learned state value from the return (trained by squared error)"""
 
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
     """shared optimizer: the paper's RMSProp (eps inside the square root) or Adam (as pytorch-a3c)"""
@@ -42,7 +49,8 @@ class Config(RunConfig):
     gamma: float = 0.99
     """discount"""
     t_max: int = 5
-    """rollout length of a3c, a3c-lstm and nstep-q; steps of gradient accumulation of q1 and sarsa1"""
+    """rollout length of a3c, a3c-lstm, a2c (per env) and nstep-q; steps of gradient accumulation of q1 and
+    sarsa1 (reinforce's rollout is the whole episode)"""
     entropy_coef: float = 0.01
     """A3C entropy bonus weight"""
     value_coef: float = 0.5
@@ -60,9 +68,8 @@ class Config(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("lr", "t_max", "hidden_size", "lstm_size", "eps_anneal_frames", "target_update_frames",
-                              "max_grad_norm", "rmsprop_eps",
-                              "adam_eps")
+        self.require_positive("lr", "t_max", "num_envs", "hidden_size", "lstm_size", "eps_anneal_frames",
+                              "target_update_frames", "max_grad_norm", "rmsprop_eps", "adam_eps")
         self.require_non_negative("entropy_coef", "value_coef", "rmsprop_initial_g")
         self.require_unit_interval("gamma", open_low=True)
         if not 0.0 <= self.rmsprop_alpha < 1.0:
@@ -97,7 +104,8 @@ VECTOR_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
 # paper's RMSProp (eps 0.1, lr 7e-4, 5 steps) left the policy near uniform after 3.3M frames and larger
 # steps killed the torso (README, "A3C on Pong"). The Q methods keep the paper's values.
 POLICY_FRAME_DEFAULTS: dict[str, Any] = dict(optimizer="adam", lr=1e-4, t_max=20)
-FRAME_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {"a3c": POLICY_FRAME_DEFAULTS, "a3c-lstm": POLICY_FRAME_DEFAULTS}
+# A2C and REINFORCE take A3C's, so that each differs from A3C only in synchrony or in its return estimate.
+FRAME_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {algo: POLICY_FRAME_DEFAULTS for algo in POLICY_ALGOS}
 
 
 def make_config(overrides: dict[str, Any]) -> Config:

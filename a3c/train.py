@@ -2,6 +2,8 @@
 
 main(cfg) owns every process and shared object of the run: the shared model (and target network),
 the shared RMSProp statistics, the progress counters, the worker processes and the evaluator.
+A2C (`--algo a2c`) has no workers: its envs are stepped and its updates made in this process, by the
+owner loop's work (a3c/a2c.py).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from a3c.a2c import A2CWork
 from a3c.config import Config, make_config
 from a3c.network import make_model
 from a3c.optim import SharedAdam, SharedRMSprop
@@ -41,7 +44,8 @@ def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> S
                                   cfg.rmsprop_initial_g)
     optimizer.share_memory()
     target_epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
-    return SharedParts(model, target, target_epoch, optimizer, RunCounters(cfg.num_workers))
+    learners = 1 if cfg.algo == "a2c" else cfg.num_workers
+    return SharedParts(model, target, target_epoch, optimizer, RunCounters(learners))
 
 
 class SharedState:
@@ -72,11 +76,24 @@ def main(cfg: Config) -> RunSummary:
     obs_shape, num_actions = env.obs_shape, env.num_actions
     shared = build_shared(cfg, obs_shape, num_actions)
     run = TrainRun(cfg, run_meta(cfg, shared.model), SharedState(cfg, shared), shared.counters)
+    if cfg.algo == "a2c":
+        return main_a2c(cfg, run, shared)
     print(f"{cfg.algo} on {cfg.env_id}: {cfg.num_workers} workers, run dir {run.run_dir}", flush=True)
     for rank in range(cfg.num_workers):
         run.supervisor.start(f"worker-{rank}", run_worker, (rank, cfg, shared))
     run.start_evaluator(shared.model)
     return run.own()
+
+
+def main_a2c(cfg: Config, run: TrainRun, shared: SharedParts) -> RunSummary:
+    """A2C: the evaluator is the only child; the owner loop steps the envs and updates between its checks."""
+    work = A2CWork(cfg, shared)
+    print(f"a2c on {cfg.env_id}: {cfg.num_envs} envs in this process, run dir {run.run_dir}", flush=True)
+    try:
+        run.start_evaluator(shared.model)
+        return run.own(work)
+    finally:
+        work.close()
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -4,10 +4,16 @@ Each worker keeps a local copy of the shared model, refreshed from it before eve
 t_max steps. It acts with the copy, computes the window's gradients on it, and applies them to the
 shared parameters with the shared RMSProp, with no lock (Hogwild). Windows end early at an episode's
 end, so a window never spans two episodes and an LSTM state never crosses an episode boundary.
+
+REINFORCE runs on these same workers with a window that is the whole episode, since its Monte-Carlo
+return needs every reward to the end: an update after each episode, on the shared model and optimizer,
+so that it differs from A3C only in the return it weights log pi by. A whole episode is held in memory
+and goes through one forward, which is fine on control tasks and costly on long Atari games.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -58,7 +64,7 @@ class Actor:
         obs, actions, next_actions, rewards, discounts = [self.obs], [], [], [], []
         ended = False
         start_state = self.state
-        for _ in range(self.cfg.t_max):
+        for _ in itertools.count() if self.cfg.algo == "reinforce" else range(self.cfg.t_max):
             action = self.pending_action if self.pending_action is not None else self.policy(model, self)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             finished = episode_return(info)
@@ -137,6 +143,14 @@ def a3c_window_loss(cfg: Config, model: nn.Module, window: Window, start_state) 
     return L.a3c_loss(logits[:-1], values[:-1], window.actions, returns, cfg.entropy_coef, cfg.value_coef).total
 
 
+def reinforce_episode_loss(cfg: Config, model: nn.Module, window: Window) -> torch.Tensor:
+    """REINFORCE on one whole episode; a truncated one counts the rewards it got, with no bootstrap."""
+    logits, values, _ = model(window.obs[:-1])
+    returns = L.monte_carlo_returns(window.rewards, cfg.gamma)
+    baseline = values if cfg.reinforce_baseline else None
+    return L.reinforce_loss(logits, window.actions, returns, baseline, cfg.entropy_coef, cfg.value_coef).total
+
+
 def q_window_loss(cfg: Config, model: nn.Module, target: nn.Module, window: Window) -> torch.Tensor:
     with torch.no_grad():
         q_target_t = target(window.obs[1:])  # [T, A] at s_1 .. s_T
@@ -200,7 +214,9 @@ def run_worker(rank: int, cfg: Config, shared: SharedParts, should_stop: Callabl
         if not cfg.is_policy_method:
             policy.anneal(shared.counters)
         window = actor.collect(model, shared.counters)
-        if cfg.is_policy_method:
+        if cfg.algo == "reinforce":
+            loss = reinforce_episode_loss(cfg, model, window)
+        elif cfg.is_policy_method:
             loss = a3c_window_loss(cfg, model, window, actor.start_state)
         else:
             loss = q_window_loss(cfg, model, shared.target, window)

@@ -9,7 +9,8 @@ and the human-normalized score on ALE games) and <env>.png (evaluation return ag
 against env frames: mean over seeds and min-max band); <out>/summary.md has every table.
 
 Cores: every run is given the same --cores C (default: all of this box's):
-  a3c, a3c-lstm, q1, sarsa1, nstep-q: C worker processes (each acts and learns);
+  a3c, a3c-lstm, q1, sarsa1, nstep-q, reinforce: C worker processes (each acts and learns);
+  a2c: one process stepping --num-envs envs (its default) and learning, whatever C is;
   apex, r2d2: C - 1 actor processes (at least 1) and the learner in the train process;
   dqn: `apex.train --serial`, actors and learner in turn in one process, whatever C is.
 Every run also has an evaluator process playing greedy games every --eval-interval-seconds.
@@ -23,6 +24,8 @@ score (HNS 1) on ALE games (14.6 Pong, 30.5 Breakout).
     python -m benchmarks.compare --preset minatar                        # 5M frames each, 2 games x 8 algos x 3 seeds
     python -m benchmarks.compare --preset quick --report-only            # redraw from the saved runs
     python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c apex --seeds 1 --max-seconds 30 --out /tmp/c
+    python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c a2c --seeds 3 --max-seconds 60 \
+        --out benchmarks/results/compare/a3c_a2c                    # asynchronous against synchronous
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from a3c.config import POLICY_ALGOS
+from a3c.config import POLICY_ALGOS, Config
 from benchmarks.measure import ASYNC_ALGOS, cpu_model, first_reaching, train_module
 from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
@@ -88,6 +91,8 @@ PRESETS = {
 
 def process_plan(algo: str, cores: int) -> tuple[int, str]:
     """(--num-workers, what the run's processes are) for `cores` cores; see the module docstring."""
+    if algo == "a2c":
+        return 1, f"1 process ({Config.num_envs} envs)"
     if algo in ASYNC_ALGOS:
         return cores, f"{cores} workers"
     if algo == "dqn":
@@ -308,7 +313,8 @@ def report(out: Path, env_ids: list[str]) -> list[str]:
     """Writes <env>.md, <env>.csv and <env>.png for each env from out/runs, and out/summary.md; returns its lines."""
     meta = json.loads((out / "benchmark.json").read_text()) if (out / "benchmark.json").is_file() else {}
     lines = ["# Async against replay: the same budget and cores", "",
-             "Each run gets the same C cores: the a3c family C worker processes, apex and r2d2 C - 1 actor "
+             "Each run gets the same C cores: the a3c family C worker processes (a2c one process stepping its "
+             "envs), apex and r2d2 C - 1 actor "
              "processes and the learner in the train process, dqn one process (serial, it cannot use more). "
              "Every run also has an evaluator process (greedy games, mean of 10). Curves: evaluation mean over "
              "seeds, band from the lowest to the highest seed.", ""]

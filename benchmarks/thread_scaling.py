@@ -1,6 +1,7 @@
 """How each family scales with processes on this box (Mnih et al. 2016, Table 2 and Figure 3).
 
---family async: the asynchronous methods (`python -m a3c.train --algo ...`) with 1..N worker processes.
+--family async: the asynchronous methods (`python -m a3c.train --algo ...`) with 1..N worker processes;
+A2C, synchronous in one process, with 1..N envs (--num-envs) in the same columns.
 --family replay: Ape-X and R2D2 (`python -m apex.train`, `python -m r2d2.train`) with 1..N actor
 processes (--num-workers) and the learner in the train process, run with --samples-per-insert 0 (the
 paper's free-running actors and learner; a rate limit would tie the actors' pace to the learner's).
@@ -19,11 +20,13 @@ Writes <out>/scaling.csv, <out>/scaling.md (speedups in the shape of the paper's
 <out>/scaling.png; <out> defaults to benchmarks/results/thread_scaling (async) or
 benchmarks/results/thread_scaling_replay (replay).
 
-    python -m benchmarks.thread_scaling                      # CartPole-v1, all five methods, 1..cores workers
+    python -m benchmarks.thread_scaling                      # CartPole-v1, every method, 1..cores workers (a2c: envs)
     python -m benchmarks.thread_scaling --family replay --no-solve       # Ape-X and R2D2, 1..cores actors
     python -m benchmarks.thread_scaling --env-id ALE/Pong-v5 --algos a3c --workers 1 --no-solve
     python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5   # speedups with less noise
     python -m benchmarks.thread_scaling --workers 1 2 --no-solve --repeats 5 --ceiling  # and the box's own
+    python -m benchmarks.thread_scaling --algos a3c a2c --workers 1 2 4 8 16 --no-solve \
+        --out benchmarks/results/thread_scaling_a2c       # A3C against workers, A2C against envs
 """
 from __future__ import annotations
 
@@ -61,6 +64,11 @@ def default_workers(cores: int) -> list[int]:
     while counts[-1] * 2 < cores:
         counts.append(counts[-1] * 2)
     return counts if counts[-1] == cores else [*counts, cores]
+
+
+def count_args(algo: str, count: int) -> list[str]:
+    """A2C scales with the envs its one process steps, every other method with its processes."""
+    return ["--num-envs" if algo == "a2c" else "--num-workers", str(count)]
 
 
 def train_command(algo: str, args: list[str], run_dir: Path) -> list[str]:
@@ -112,7 +120,7 @@ def throughput(env_id: str, algo: str, workers: int, seconds: float, tmp: Path,
     `copies` > 1, of that many unrelated runs at once (seeds 0, 1, ...), summed."""
     replay = family_of(algo) == "replay"
     run_dirs = [tmp / f"tp-{algo}-{workers}-{copy}" for copy in range(copies)]
-    args = ["--env-id", env_id, "--num-workers", str(workers), "--max-seconds", str(seconds),
+    args = ["--env-id", env_id, *count_args(algo, workers), "--max-seconds", str(seconds),
             "--eval-interval-seconds", "0", "--log-interval-seconds", "1", "--total-steps", str(10**12),
             *(REPLAY_THROUGHPUT_FLAGS if replay else [])]
     run_together([train_command(algo, [*args, "--seed", str(copy)], run_dir)
@@ -131,7 +139,7 @@ def time_to_threshold(env_id: str, algo: str, workers: int, threshold: float, ma
     within max_seconds. The exit comes after the reach by the shutdown: joining the workers, the final
     checkpoint and the learning-curve PNG."""
     run_dir = tmp / f"solve-{algo}-{workers}-{seed}"
-    started, seconds = run_train(["--env-id", env_id, "--num-workers", str(workers), "--seed", str(seed),
+    started, seconds = run_train(["--env-id", env_id, *count_args(algo, workers), "--seed", str(seed),
                                   "--stop-return", str(threshold), "--max-seconds", str(max_seconds)],
                                  run_dir, timeout=max_seconds + 120, algo=algo)
     return (*reached_at(read_csv(run_dir / "eval.csv"), threshold, started), seconds)
@@ -189,6 +197,8 @@ def write_table(rows: list[dict], workers: list[int], out: Path, env_id: str, lo
                       f"the data-efficiency runs use the family's defaults."]
     if load:
         lines += ["", f"1-minute load average {load} (other work on the box lowers every figure)."]
+    if any(r["algo"] == "a2c" for r in rows):
+        lines += ["", "a2c runs in one process: its columns count the envs it steps together (--num-envs)."]
     repeats = max(len((r.get("frames_per_second_runs") or "").split()) for r in rows)
     if repeats > 1:
         lines += ["", f"Each throughput is the median of {repeats} runs, taken in turn over the worker counts "
@@ -302,7 +312,7 @@ def measure(args: argparse.Namespace, algo: str, workers: int, rates: list[tuple
         row["frames_to_threshold"] = statistics.median(f for _, f, _ in runs)
         row["seconds_per_seed"] = " ".join(f"{s:.1f}" for s, _, _ in runs)
         row["exit_seconds_per_seed"] = " ".join(f"{e:.1f}" for _, _, e in runs)
-    print(f"{algo:9s} {UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
+    print(f"{algo:9s} {'envs' if algo == 'a2c' else UNITS[family_of(algo)]} {workers:2d}: {fps:10,.0f} frames/s"
           + (f", {updates_per_second:,.1f} updates/s" if family_of(algo) == "replay" else "")
           + ("" if args.no_solve else f", solved in {row['seconds_to_threshold']:.1f} s "
              f"(seeds: {row['seconds_per_seed']})")
