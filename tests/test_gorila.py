@@ -193,10 +193,11 @@ def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
 
 def test_a_killed_bundle_is_restarted_and_the_server_goes_on(tmp_path):
     run = tmp_path / "run"
-    proc = start_training("apex.train", *FAST, "--max-seconds", "14", "--run-dir", str(run), log=tmp_path / "log")
+    proc = start_training("apex.train", *FAST, "--max-seconds", "20", "--run-dir", str(run), log=tmp_path / "log")
     assert wait_for(lambda: len(child_pids(proc.pid)) >= 3, 60)
     assert wait_for(lambda: logged_updates(run)[-1:] > [0], 30), "the server is applying gradients"
     victim = sorted(child_pids(proc.pid))[0]  # bundle-0, started before the evaluator
+    at_kill = logged_updates(run)[-1]
     os.kill(victim, signal.SIGKILL)
     assert wait_for(lambda: victim not in child_pids(proc.pid) and len(child_pids(proc.pid)) >= 3, 15), \
         "a replacement starts"
@@ -204,8 +205,7 @@ def test_a_killed_bundle_is_restarted_and_the_server_goes_on(tmp_path):
     log = (tmp_path / "log").read_text()
     assert proc.returncode == 0, log
     assert f"bundle-0 (pid {victim}) died with exit code -9" in log and "worker restarts 1" in log
-    updates = logged_updates(run)
-    assert updates[-1] > updates[len(updates) // 2] > 0, "the server kept applying gradients"
+    assert logged_updates(run)[-1] > at_kill > 0, "the server kept applying gradients"
     assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
 
 
