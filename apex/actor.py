@@ -22,8 +22,7 @@ from apex.network import make_network
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
 from common.distributed.bundle import BundlePace, bundle_until_stopped
-from common.distributed.gradients import GradientSlots
-from common.distributed.seams import ParameterChannel, ReplayClient
+from common.distributed.seams import GradientChannel, ParameterChannel, ReplayClient
 from common.envs import episode_return
 from common.replay.transition import TransitionBatch, TransitionBlock, TransitionReplay, TransitionWriter
 
@@ -159,7 +158,7 @@ def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, c
 
 
 def run_bundle(rank: int, cfg: Config, replay_handle, params: ParameterChannel, target_params: ParameterChannel,
-               slots: GradientSlots, counters: RunCounters, should_stop: Callable[[], bool]) -> None:
+               slots: GradientChannel, counters: RunCounters, should_stop: Callable[[], bool]) -> None:
     """A Gorila bundle process (`common.distributed.bundle`): this actor on the bundle's own replay, and
     a `BundleLearner` on the same replay and the actor's copy of the parameters."""
     replay = TransitionReplay.attach(replay_handle)

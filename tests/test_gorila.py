@@ -44,7 +44,35 @@ def test_staleness_rule_by_hand():
     assert not is_fresh(11, 10, 3), "a version from the future (another run's) is never applied"
 
 
-def _server(max_staleness: int, target_update_interval: int):
+class DictGradients:
+    """A second GradientChannel: gradient copies in a dict, in one process (the seam's contract is what
+    the server's test below states of both)."""
+
+    def __init__(self, num_slots: int, num_params: int):
+        self.waiting: dict[int, tuple[list[torch.Tensor], int]] = {}
+
+    def is_empty(self, slot: int) -> bool:
+        return slot not in self.waiting
+
+    def put(self, slot: int, net: nn.Module, version: int) -> None:
+        if slot in self.waiting:
+            raise RuntimeError(f"gradient slot {slot} is still full")
+        self.waiting[slot] = ([p.grad.clone() for p in net.parameters()], version)
+
+    def full_slots(self) -> list[int]:
+        return sorted(self.waiting)
+
+    def take(self, slot: int, into: nn.Module) -> int:
+        grads, version = self.waiting[slot]
+        for p, grad in zip(into.parameters(), grads):
+            p.grad = grad.clone()
+        return version
+
+    def release(self, slot: int) -> None:
+        del self.waiting[slot]
+
+
+def _server(channel: type, max_staleness: int, target_update_interval: int):
     """A one-weight network y = w x (w = 0) under plain SGD with lr 1: each applied gradient g moves w by -g."""
     net = nn.Linear(1, 1, bias=False)
     nn.init.zeros_(net.weight)
@@ -52,7 +80,7 @@ def _server(max_staleness: int, target_update_interval: int):
     server = ParameterServer(net, torch.optim.SGD(net.parameters(), lr=1.0), counters, max_grad_norm=1e9,
                              target_update_interval=target_update_interval, max_staleness=max_staleness)
     params, target_params = PublishedParams(server.net), PublishedParams(server.target)
-    slots = GradientSlots(2, 1)
+    slots = channel(2, 1)
     return server, ParameterServerWork(server, slots, params, target_params), slots, params, target_params
 
 
@@ -62,8 +90,9 @@ def _send(slots: GradientSlots, slot: int, gradient: float, version: int) -> Non
     slots.put(slot, bundle_net, version)
 
 
-def test_server_applies_a_stale_gradient_only_within_the_bound():
-    server, work, slots, params, target_params = _server(max_staleness=2, target_update_interval=3)
+@pytest.mark.parametrize("channel", [GradientSlots, DictGradients], ids=["shared-slots", "in-process"])
+def test_server_applies_a_stale_gradient_only_within_the_bound(channel):
+    server, work, slots, params, target_params = _server(channel, max_staleness=2, target_update_interval=3)
     # publications: version 0 is the initial parameters (0 updates); every applied gradient publishes
     # once more, versions 2, 4, 6, ... (PublishedParams counts 2 per publication)
     sequence = [  # (slot, gradient, version it was computed on, applied?, server updates after)
@@ -87,8 +116,9 @@ def test_server_applies_a_stale_gradient_only_within_the_bound():
     assert server.target.weight.item() == -7.0 and int(target_params.version) == 2
 
 
-def test_a_gradient_waits_in_its_slot_until_the_server_takes_it():
-    slots = GradientSlots(1, 1)
+@pytest.mark.parametrize("channel", [GradientSlots, DictGradients], ids=["shared-slots", "in-process"])
+def test_a_gradient_waits_in_its_slot_until_the_server_takes_it(channel):
+    slots = channel(1, 1)
     _send(slots, 0, 1.0, 0)
     with pytest.raises(RuntimeError, match="still full"):
         _send(slots, 0, 2.0, 0)

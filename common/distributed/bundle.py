@@ -20,8 +20,7 @@ from typing import Callable, Protocol
 from torch import nn
 
 from common.distributed.actor_loop import Actor
-from common.distributed.gradients import GradientSlots
-from common.distributed.seams import ReplayClient
+from common.distributed.seams import GradientChannel, ReplayClient
 
 
 class BundleLearner(Protocol):
@@ -57,7 +56,7 @@ class BundlePace:
 
 
 def bundle_until_stopped(rank: int, actor: Actor, learner: BundleLearner, replay: ReplayClient,
-                         slots: GradientSlots, version: Callable[[], int], pace: BundlePace,
+                         slots: GradientChannel, version: Callable[[], int], pace: BundlePace,
                          should_stop: Callable[[], bool]) -> None:
     """Bundle `rank`'s loop until told to stop; `version()` is the version of the parameters its copy
     holds (the actor's parameter refresh). Closes the actor at the end."""

@@ -4,8 +4,8 @@ the order they arrive, dropping those computed on parameters more than `max_stal
 old (section 4.1; `gradients.is_fresh`).
 
 On one box the server runs in the train process, between the owner loop's checks
-(`ParameterServerWork`); bundles reach it through the two seams' kind of objects only: gradients
-through `GradientSlots`, parameters and the target through two `ParameterChannel`s. After every
+(`ParameterServerWork`); bundles reach it through seams only: gradients through a `GradientChannel`
+(here `GradientSlots`), parameters and the target through two `ParameterChannel`s. After every
 applied gradient it publishes the parameters; every `target_update_interval` applied gradients it
 copies the target and publishes that too (Algorithm 1: "every global N steps sync theta^- with
 theta^+ from the parameter server").
@@ -30,7 +30,7 @@ from common.distributed.config import ReplayRunConfig
 from common.distributed.gradients import GradientSlots, is_fresh, num_parameters
 from common.distributed.learner_loop import WORK_SECONDS, learner_state, load_learner_state
 from common.distributed.params import PublishedParams
-from common.distributed.seams import ParameterChannel
+from common.distributed.seams import GradientChannel, ParameterChannel
 from common.replay.base import ReplayBase
 from common.supervisor import Supervisor
 
@@ -84,7 +84,7 @@ class ParameterServerWork:
     bundle that may hold a torn copy) is too old to apply.
     """
 
-    def __init__(self, server: ParameterServer, slots: GradientSlots, params: ParameterChannel,
+    def __init__(self, server: ParameterServer, slots: GradientChannel, params: ParameterChannel,
                  target_params: ParameterChannel, initial_version: int = 0):
         self.server, self.slots, self.params, self.target_params = server, slots, params, target_params
         self.published: OrderedDict[int, int] = OrderedDict({initial_version: server.updates})
