@@ -194,6 +194,18 @@ def test_learns_cartpole(tmp_path):
     assert all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
 
 
+def test_atari_smoke(tmp_path):
+    cfg = make_config({"gorila": True, "env_id": "ALE/Pong-v5", "num_workers": 1, "envs_per_actor": 2,
+                       "total_steps": 400, "learning_starts": 160, "batch_size": 32, "replay_capacity": 2000,
+                       "eval_interval_seconds": 0.0, "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    assert summary.env_steps >= 400
+    payload = torch.load(summary.checkpoint, weights_only=True)
+    assert payload["updates"] > 0 and payload["dropped_gradients"] == 0
+    assert all(torch.isfinite(t).all() for t in payload["model"].values())
+    assert payload["model"]["torso.conv1.weight"].shape == (16, 4, 8, 8)
+
+
 def child_pids(pid):
     return [child for child, cmd in children_of(pid) if "spawn_main" in cmd]
 
