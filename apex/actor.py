@@ -21,7 +21,7 @@ from apex.loss import PRIORITY_FLOOR
 from apex.network import make_network
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
-from common.distributed.bundle import BundlePace, bundle_until_stopped
+from common.distributed.bundle import BundlePace, LossOutliers, bundle_until_stopped
 from common.distributed.seams import GradientChannel, ParameterChannel, ReplayClient
 from common.envs import episode_return
 from common.replay.transition import TransitionBatch, TransitionBlock, TransitionReplay, TransitionWriter
@@ -166,6 +166,7 @@ def run_bundle(rank: int, cfg: Config, replay_handle, params: ParameterChannel, 
         actor = Actor(rank, cfg, replay, params, counters)
         learner = BundleLearner(rank, cfg, replay, actor.net, target_params)
         bundle_until_stopped(rank, actor, learner, replay, slots, lambda: actor.refresh.version,
-                             BundlePace(cfg.samples_per_insert, cfg.batch_size), should_stop)
+                             BundlePace(cfg.samples_per_insert, cfg.batch_size),
+                             LossOutliers(cfg.gorila_loss_outlier_stds), should_stop)
     finally:
         replay.close()

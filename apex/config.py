@@ -39,13 +39,16 @@ class Config(ReplayRunConfig):
     gorila_max_staleness: int = 64
     """with --gorila: the parameter server drops a gradient computed on parameters more than this many of
     its updates old (Nair et al. 2015, section 4.1); keep it above bundles x gradients per refresh"""
+    gorila_loss_outlier_stds: float = 0.0
+    """with --gorila: a bundle discards a gradient whose loss is more than this many running standard
+    deviations above its running mean loss (Nair et al. 2015, section 4.1; 0: every gradient is sent)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.require_unit_interval("target_tau")
         if self.n_step + 1 > 64:
             raise ValueError(f"--n-step must be below 64, got {self.n_step}")
-        self.require_non_negative("gorila_max_staleness")
+        self.require_non_negative("gorila_max_staleness", "gorila_loss_outlier_stds")
         if self.gorila and self.serial:
             raise ValueError("--gorila and --serial are two different modes: choose one")
         if self.gorila and self.target_tau > 0:

@@ -92,7 +92,7 @@ def train_gorila(cfg: Config, env: EnvProbe) -> RunSummary:
         work = start_bundles(cfg, run.supervisor, run_bundle, replays, server, params)
         run.start_evaluator(params.model)
         summary = run.own(work)
-        print(server.report(), flush=True)
+        print(work.report(), flush=True)
         return summary
     finally:
         for replay in replays:

@@ -26,7 +26,7 @@ from apex.learner import BundleLearner
 from apex.network import make_network
 from apex.train import cli, main
 from common.counters import RunCounters
-from common.distributed.bundle import BundlePace
+from common.distributed.bundle import BundlePace, LossOutliers
 from common.distributed.gradients import GradientSlots, is_fresh
 from common.distributed.param_server import ParameterServer, ParameterServerWork
 from common.distributed.params import PublishedParams
@@ -51,6 +51,13 @@ class DictGradients:
 
     def __init__(self, num_slots: int, num_params: int):
         self.waiting: dict[int, tuple[list[torch.Tensor], int]] = {}
+        self.discarded = 0
+
+    def discard(self, slot: int) -> None:
+        self.discarded += 1
+
+    def num_discarded(self) -> int:
+        return self.discarded
 
     def is_empty(self, slot: int) -> bool:
         return slot not in self.waiting
@@ -137,6 +144,25 @@ def test_bundle_pace_keeps_samples_per_insert():
     assert not serial_like.learn_next(0)  # 0: one gradient per actor step once learning starts
     serial_like.actor_steps = 6
     assert serial_like.learn_next(0)
+
+
+def test_loss_outliers_by_hand():
+    rule = LossOutliers(num_stds=1.0, decay=0.5, warmup=2)
+    assert rule.keep(1.0) and rule.keep(3.0)  # the warm-up; then mean 2, var 0.5 * (0 + 0.5 * 2^2) = 1
+    assert (rule.mean, rule.var) == (2.0, 1.0)
+    assert not rule.keep(3.5)  # above 2 + 1 * 1; counted: mean 2.75, var 0.5 * (1 + 0.5 * 1.5^2) = 1.0625
+    assert (rule.mean, rule.var) == (2.75, 1.0625)
+    assert rule.keep(3.5)  # below 2.75 + sqrt(1.0625) = 3.78
+    assert all(LossOutliers(num_stds=0.0).keep(loss) for loss in (1.0, 1e9)), "0: every gradient is sent"
+
+
+def test_discarded_gradients_are_counted_and_reported():
+    server, work, slots, *_ = _server(GradientSlots, max_staleness=2, target_update_interval=3)
+    slots.discard(1)
+    slots.discard(1)
+    assert slots.num_discarded() == 2 and slots.full_slots() == []
+    assert work.report() == ("parameter server: 0 gradients applied, 0 dropped as more than 2 updates stale (0.0%); "
+                             "2 discarded by the bundles as loss outliers")
 
 
 def _filled_replay(seed: int = 0) -> TransitionReplay:
@@ -285,6 +311,7 @@ def test_resume_continues_the_servers_counters(tmp_path):
     (["--gorila", "--serial"], "--gorila and --serial are two different modes"),
     (["--gorila", "--target-tau", "0.01"], "--target-tau does not apply"),
     (["--gorila", "--gorila-max-staleness", "-1"], "--gorila-max-staleness must not be negative"),
+    (["--gorila", "--gorila-loss-outlier-stds", "-2"], "--gorila-loss-outlier-stds must not be negative"),
     (["--gorila", "--num-workers", "0"], "--num-workers must be positive"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, argv, expected):

@@ -11,9 +11,13 @@ Acting and learning alternate to keep `samples_per_insert` (sampled transitions 
 bundle, once its replay holds `learning_starts` items; 0 means one gradient per actor step. A bundle
 whose last gradient the server has not taken yet waits for it rather than acting on: the server's pace
 throttles the bundles, as the learner's rate limit throttles Ape-X's actors.
+
+With `LossOutliers` on, a bundle also applies the paper's second rule of section 4.1 and discards a
+gradient whose loss is far above the losses it has seen; the channel counts the discarded ones.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Protocol
 
@@ -55,9 +59,37 @@ class BundlePace:
         return (self.gradients + 1) * self.batch_size <= self.ratio * (inserted - self.start[0])
 
 
+class LossOutliers:
+    """Nair et al. 2015, section 4.1, the learners' rule: discard a gradient whose loss lies more than
+    `num_stds` running standard deviations above the running mean of the losses the learner has seen.
+
+    The running statistics are exponentially weighted (`decay`), since the losses drift as learning
+    goes on, and count every loss, discarded ones too; the first `warmup` gradients are all kept while
+    they settle. `num_stds` 0 keeps every gradient.
+    """
+
+    def __init__(self, num_stds: float, decay: float = 0.99, warmup: int = 100):
+        self.num_stds, self.decay, self.warmup = num_stds, decay, warmup
+        self.mean = self.var = 0.0
+        self.seen = 0
+
+    def keep(self, loss: float) -> bool:
+        if self.num_stds <= 0:
+            return True
+        keep = self.seen < self.warmup or loss <= self.mean + self.num_stds * math.sqrt(self.var)
+        if self.seen == 0:
+            self.mean = loss
+        else:
+            delta = loss - self.mean
+            self.mean += (1 - self.decay) * delta
+            self.var = self.decay * (self.var + (1 - self.decay) * delta * delta)
+        self.seen += 1
+        return keep
+
+
 def bundle_until_stopped(rank: int, actor: Actor, learner: BundleLearner, replay: ReplayClient,
                          slots: GradientChannel, version: Callable[[], int], pace: BundlePace,
-                         should_stop: Callable[[], bool]) -> None:
+                         outliers: LossOutliers, should_stop: Callable[[], bool]) -> None:
     """Bundle `rank`'s loop until told to stop; `version()` is the version of the parameters its copy
     holds (the actor's parameter refresh). Closes the actor at the end."""
     try:
@@ -66,9 +98,12 @@ def bundle_until_stopped(rank: int, actor: Actor, learner: BundleLearner, replay
                 actor.step()
                 pace.actor_steps += 1
             elif slots.is_empty(rank):
-                learner.gradient()
-                slots.put(rank, learner.net, version())
+                loss = learner.gradient()
                 pace.gradients += 1
+                if outliers.keep(loss):
+                    slots.put(rank, learner.net, version())
+                else:
+                    slots.discard(rank)
             else:  # the server has not taken the last gradient yet
                 time.sleep(0.0005)
     finally:

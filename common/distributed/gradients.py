@@ -36,9 +36,16 @@ class GradientSlots:
         self.grads = torch.zeros(num_slots, num_params, dtype=torch.float32).share_memory_()
         self.versions = torch.full((num_slots,), -1, dtype=torch.int64).share_memory_()
         self.full = torch.zeros(num_slots, dtype=torch.int64).share_memory_()
+        self.discarded = torch.zeros(num_slots, dtype=torch.int64).share_memory_()  # each bundle writes its own
 
     def is_empty(self, slot: int) -> bool:
         return int(self.full[slot]) == 0
+
+    def discard(self, slot: int) -> None:
+        self.discarded[slot] += 1
+
+    def num_discarded(self) -> int:
+        return int(self.discarded.sum())
 
     def full_slots(self) -> list[int]:
         return self.full.clone().nonzero().flatten().tolist()  # a snapshot: bundles fill slots meanwhile

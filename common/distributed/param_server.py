@@ -119,6 +119,9 @@ class ParameterServerWork:
             if not self.serve_ready():
                 time.sleep(0.0005)
 
+    def report(self) -> str:
+        return f"{self.server.report()}; {self.slots.num_discarded():,} discarded by the bundles as loss outliers"
+
     def close(self) -> None:
         pass
 

@@ -70,6 +70,14 @@ class GradientChannel(Protocol):
         """Bundle: `net`'s parameter gradients, computed on parameters of `version` (the `ParameterChannel`'s)."""
         ...
 
+    def discard(self, slot: int) -> None:
+        """Bundle: count a gradient it computed and did not send (a loss outlier)."""
+        ...
+
+    def num_discarded(self) -> int:
+        """Gradients the bundles discarded, all slots together."""
+        ...
+
     def full_slots(self) -> list[int]:
         """Server: the slots holding a gradient."""
         ...
