@@ -7,8 +7,8 @@ On one box the server runs in the train process, between the owner loop's checks
 (`ParameterServerWork`); bundles reach it through seams only: gradients through a `GradientChannel`
 (here `GradientSlots`), parameters and the target through two `ParameterChannel`s. After every
 applied gradient it publishes the parameters; every `target_update_interval` applied gradients it
-copies the target and publishes that too (Algorithm 1: "every global N steps sync theta^- with
-theta^+ from the parameter server").
+copies the target and publishes that too (Algorithm 1 syncs each learner's target network from the
+server's parameters every N global steps).
 
 Where this departs from the paper: the optimizer is the caller's (Ape-X's Adam with its gradient-norm
 clip, applied here at the server), where the paper's server applies an asynchronous SGD rule in the
