@@ -8,6 +8,7 @@ against it (`ParameterServer.step` on the negated gradient), seed 0 and a 100 s 
 evaluation was 33.9. Which gradients the server applies and which it drops is pinned exactly by the
 hand-made sequence of versions below.
 """
+import gc
 import os
 import signal
 import subprocess
@@ -314,9 +315,21 @@ def test_resume_continues_the_servers_counters(tmp_path):
     (["--gorila", "--gorila-max-staleness", "-1"], "--gorila-max-staleness must not be negative"),
     (["--gorila", "--gorila-loss-outlier-stds", "-2"], "--gorila-loss-outlier-stds must not be negative"),
     (["--gorila", "--num-workers", "0"], "--num-workers must be positive"),
+    (["--gorila", "--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
+    (["--gorila", "--resume", "/nonexistent/run"], "cannot resume"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, argv, expected):
     assert expected in one_error_line(cli, capsys, argv)
+
+
+def test_an_unwritable_run_dir_is_one_line_and_frees_the_replays(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    shm_before = shm_entries()
+    line = one_error_line(cli, capsys, ["--gorila", "--eval-interval-seconds", "0", "--run-dir", str(blocker)])
+    assert "cannot write the run directory" in line and "a file of that name exists" in line
+    gc.collect()  # the replays' lock semaphores go with their objects, which the error's traceback kept in a cycle
+    assert not unowned_new_shm(shm_before), "the bundles' replays are unlinked"
 
 
 def test_an_apex_checkpoint_is_not_resumed_as_gorila(tmp_path, capsys):
