@@ -322,14 +322,19 @@ def test_bad_input_gives_one_clear_line(capsys, argv, expected):
     assert expected in one_error_line(cli, capsys, argv)
 
 
-def test_an_unwritable_run_dir_is_one_line_and_frees_the_replays(tmp_path, capsys):
+def test_an_unwritable_run_dir_is_one_line_and_frees_the_replays(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
+    closed = []
+    close = TransitionReplay.close
+    monkeypatch.setattr(TransitionReplay, "close", lambda replay: (closed.append(id(replay)), close(replay)))
     shm_before = shm_entries()
-    line = one_error_line(cli, capsys, ["--gorila", "--eval-interval-seconds", "0", "--run-dir", str(blocker)])
+    line = one_error_line(cli, capsys, ["--gorila", "--num-workers", "3", "--eval-interval-seconds", "0",
+                                        "--run-dir", str(blocker)])
     assert "cannot write the run directory" in line and "a file of that name exists" in line
+    assert len(closed) == 3, "the owner closes (unlinks) every bundle's replay, not the garbage collector"
     gc.collect()  # the replays' lock semaphores go with their objects, which the error's traceback kept in a cycle
-    assert not unowned_new_shm(shm_before), "the bundles' replays are unlinked"
+    assert not unowned_new_shm(shm_before)
 
 
 def test_an_apex_checkpoint_is_not_resumed_as_gorila(tmp_path, capsys):
