@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from apex.config import Config
+from apex.learner import BundleLearner
 from apex.loss import PRIORITY_FLOOR
 from apex.network import make_network
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
-from common.distributed.seams import ParameterChannel, ReplayClient
+from common.distributed.bundle import BundlePace, LossOutliers, bundle_until_stopped
+from common.distributed.seams import GradientChannel, ParameterChannel, ReplayClient
 from common.envs import episode_return
 from common.replay.transition import TransitionBatch, TransitionBlock, TransitionReplay, TransitionWriter
 
@@ -151,5 +153,20 @@ def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, c
     replay = TransitionReplay.attach(replay_handle)
     try:
         act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
+    finally:
+        replay.close()
+
+
+def run_bundle(rank: int, cfg: Config, replay_handle, params: ParameterChannel, target_params: ParameterChannel,
+               slots: GradientChannel, counters: RunCounters, should_stop: Callable[[], bool]) -> None:
+    """A Gorila bundle process (`common.distributed.bundle`): this actor on the bundle's own replay, and
+    a `BundleLearner` on the same replay and the actor's copy of the parameters."""
+    replay = TransitionReplay.attach(replay_handle)
+    try:
+        actor = Actor(rank, cfg, replay, params, counters)
+        learner = BundleLearner(rank, cfg, replay, actor.net, target_params)
+        bundle_until_stopped(rank, actor, learner, replay, slots, lambda: actor.refresh.version,
+                             BundlePace(cfg.samples_per_insert, cfg.batch_size),
+                             LossOutliers(cfg.gorila_loss_outlier_stds), should_stop)
     finally:
         replay.close()

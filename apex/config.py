@@ -12,7 +12,9 @@ from common.distributed.config import ReplayRunConfig
 class Config(ReplayRunConfig):
     """Ape-X DQN (Horgan et al. 2018): actor processes with an epsilon ladder feed a shared prioritized
     replay; one learner trains a dueling double DQN on n-step returns. With --serial, the same actor,
-    replay and learner run in turn in one process as DQN (Mnih et al. 2015) with switchable parts."""
+    replay and learner run in turn in one process as DQN (Mnih et al. 2015) with switchable parts.
+    With --gorila, the same actor and loss run as Gorila's bundles (Nair et al. 2015) around a
+    parameter server (`common.distributed.param_server`)."""
 
     serial: bool = False
     """run actors and learner in turn in one process (DQN; deterministic for a fixed seed)"""
@@ -26,17 +28,36 @@ class Config(ReplayRunConfig):
     """0: copy the target network every target_update_interval updates; >0: Polyak-average it by tau every update"""
 
     replay_capacity: int = 1_000_000
-    """transitions held by the replay (about 7.2 KiB of shared memory each on Atari)"""
+    """transitions held by the replay (about 7.2 KiB of shared memory each on Atari); with --gorila, by each
+    bundle's replay"""
+
+    gorila: bool = False
+    """Gorila's bundled mode (Nair et al. 2015): --num-workers bundles, each an actor, its own uniform
+    replay and a learner sending loss gradients to a parameter server in the train process; a bundle
+    refreshes its parameters every --param-refresh-steps env steps and its target every
+    --target-update-interval server updates (--prioritized and the replay's saving do not apply)"""
+    gorila_max_staleness: int = 64
+    """with --gorila: the parameter server drops a gradient computed on parameters more than this many of
+    its updates old (Nair et al. 2015, section 4.1); keep it above bundles x gradients per refresh"""
+    gorila_loss_outlier_stds: float = 0.0
+    """with --gorila: a bundle discards a gradient whose loss is more than this many running standard
+    deviations above its running mean loss (Nair et al. 2015, section 4.1; 0: every gradient is sent)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.require_unit_interval("target_tau")
         if self.n_step + 1 > 64:
             raise ValueError(f"--n-step must be below 64, got {self.n_step}")
+        self.require_non_negative("gorila_max_staleness", "gorila_loss_outlier_stds")
+        if self.gorila and self.serial:
+            raise ValueError("--gorila and --serial are two different modes: choose one")
+        if self.gorila and self.target_tau > 0:
+            raise ValueError("--gorila copies the target every --target-update-interval server updates; "
+                             "--target-tau does not apply")
 
     @property
     def algo(self) -> str:
-        return "dqn" if self.serial else "apex"
+        return "dqn" if self.serial else "gorila" if self.gorila else "apex"
 
 
 # Small control tasks and small images (MinAtar's): the Atari values (50k transitions before learning,
@@ -49,7 +70,17 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 )
 
 
+# Gorila's bundles compute gradients on their copy of the parameters: refreshed every 16 env steps
+# instead of 100 or 400, those gradients are fresher (Algorithm 1 refreshes the copy before every
+# gradient), learning is steadier, and few are dropped as stale (with Ape-X's 400 on Atari a bundle
+# makes about 100 gradients per refresh, more than the default --gorila-max-staleness).
+GORILA_DEFAULTS: dict[str, Any] = dict(param_refresh_steps=16)
+
+
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults (or, when
     resuming, on top of the resumed run's config.json)."""
+    if overrides.get("gorila"):
+        small = {**VECTOR_DEFAULTS, **GORILA_DEFAULTS}
+        return make_family_config(Config, overrides, small, GORILA_DEFAULTS, small_image_defaults=small)
     return make_family_config(Config, overrides, VECTOR_DEFAULTS, small_image_defaults=VECTOR_DEFAULTS)

@@ -1,7 +1,7 @@
 """Asynchronous against replay-based methods on one box: the same wall-clock budget and the same cores.
 
 For each env, algorithm and seed, one run after the other, this runs the command users run
-(`python -m a3c.train --algo ...`, `python -m apex.train [--serial]`, `python -m r2d2.train`) with
+(`python -m a3c.train --algo ...`, `python -m apex.train [--serial | --gorila]`, `python -m r2d2.train`) with
 --max-seconds, and keeps its metrics.csv, eval.csv, config.json and output under
 <out>/runs/<env>/<algo>/seed<k>/. Then, per env: <env>.md and <env>.csv (final and best evaluation
 return, wall seconds and env frames until the evaluation mean first reaches the threshold, frames/s,
@@ -12,6 +12,7 @@ Cores: every run is given the same --cores C (default: all of this box's):
   a3c, a3c-lstm, q1, sarsa1, nstep-q, reinforce: C worker processes (each acts and learns);
   a2c: one process stepping --num-envs envs (its default) and learning, whatever C is;
   apex, r2d2: C - 1 actor processes (at least 1) and the learner in the train process;
+  gorila: C - 1 bundle processes (at least 1) and the parameter server in the train process;
   dqn: `apex.train --serial`, actors and learner in turn in one process, whatever C is.
 Every run also has an evaluator process playing greedy games every --eval-interval-seconds.
 Wall seconds are the run's own clock (as in its CSVs), from the start of training, not process start-up.
@@ -53,7 +54,7 @@ from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
 from common.logger import read_csv
 
-ALGOS = (*ASYNC_ALGOS, "apex", "dqn", "r2d2")
+ALGOS = (*ASYNC_ALGOS, "apex", "dqn", "r2d2", "gorila")
 RESULTS = Path("benchmarks/results/compare")
 CURVE_POINTS = 200
 
@@ -98,6 +99,8 @@ def process_plan(algo: str, cores: int) -> tuple[int, str]:
     if algo == "dqn":
         return 1, "1 process (serial)"
     actors = max(1, cores - 1)
+    if algo == "gorila":
+        return actors, f"{actors} bundle{'s' if actors > 1 else ''} + parameter server"
     return actors, f"{actors} actor{'s' if actors > 1 else ''} + learner"
 
 
@@ -314,8 +317,8 @@ def report(out: Path, env_ids: list[str]) -> list[str]:
     meta = json.loads((out / "benchmark.json").read_text()) if (out / "benchmark.json").is_file() else {}
     lines = ["# Async against replay: the same budget and cores", "",
              "Each run gets the same C cores: the a3c family C worker processes (a2c one process stepping its "
-             "envs), apex and r2d2 C - 1 actor "
-             "processes and the learner in the train process, dqn one process (serial, it cannot use more). "
+             "envs), apex and r2d2 C - 1 actor processes and the learner in the train process, gorila C - 1 "
+             "bundles and the parameter server in the train process, dqn one process (serial, it cannot use more). "
              "Every run also has an evaluator process (greedy games, mean of 10). Curves: evaluation mean over "
              "seeds, band from the lowest to the highest seed.", ""]
     if meta:

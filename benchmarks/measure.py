@@ -132,10 +132,12 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, torch_threads: int | No
 
 
 def train_module(algo: str) -> list[str]:
-    """The `python -m` arguments of the entry point that trains `algo` (dqn is Ape-X's --serial mode)."""
+    """The `python -m` arguments of the entry point that trains `algo` (dqn is Ape-X's --serial mode,
+    gorila its --gorila mode)."""
     if algo in ASYNC_ALGOS:
         return ["a3c.train", "--algo", algo]
-    return {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"]}[algo]
+    return {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"],
+            "gorila": ["apex.train", "--gorila"]}[algo]
 
 
 def first_reaching(evals: list[dict[str, float]], threshold: float) -> dict[str, float] | None:

@@ -74,6 +74,8 @@ def test_process_plan_gives_every_family_the_same_cores():
     assert compare.process_plan("r2d2", 16) == (15, "15 actors + learner")
     assert compare.process_plan("dqn", 16) == (1, "1 process (serial)")
     assert compare.process_plan("apex", 1) == (1, "1 actor + learner")
+    assert compare.process_plan("gorila", 4) == (3, "3 bundles + parameter server")
+    assert compare.train_command("gorila", "CartPole-v1", 0, 2, 5.0, 1.0, (), None)[2:4] == ["apex.train", "--gorila"]
 
 
 def test_thresholds():

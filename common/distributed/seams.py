@@ -1,9 +1,10 @@
-"""The two interfaces between the runtime's processes and what they share.
+"""The interfaces between the runtime's processes and what they share.
 
 Actors and the learner reach the replay only through a `ReplayClient` and the learner's parameters
-only through a `ParameterChannel`. The shared-memory replays (`common.replay`) and
-`common.distributed.params.PublishedParams` implement them for one machine; a backend spanning
-machines implements the same two, so nothing here names a lock, a segment or a counter slot.
+only through a `ParameterChannel`; Gorila's bundles send gradients only through a `GradientChannel`.
+The shared-memory replays (`common.replay`), `common.distributed.params.PublishedParams` and
+`common.distributed.gradients.GradientSlots` implement them for one machine; a backend spanning
+machines implements the same ones, so nothing here names a lock, a segment or a counter slot.
 """
 from __future__ import annotations
 
@@ -55,4 +56,36 @@ class ParameterChannel(Protocol):
     def poll(self, into: nn.Module, have_version: int) -> int:
         """Reader: copy the current parameters into `into` if their version differs from `have_version`;
         returns the version `into` holds now (-1 if it may hold a mix, so the next poll copies again)."""
+        ...
+
+
+class GradientChannel(Protocol):
+    """Gorila: the bundles' gradients on their way to the parameter server, one slot per bundle."""
+
+    def is_empty(self, slot: int) -> bool:
+        """Bundle: whether the server has taken its last gradient, so a new one may be put."""
+        ...
+
+    def put(self, slot: int, net: nn.Module, version: int) -> None:
+        """Bundle: `net`'s parameter gradients, computed on parameters of `version` (the `ParameterChannel`'s)."""
+        ...
+
+    def discard(self, slot: int) -> None:
+        """Bundle: count a gradient it computed and did not send (a loss outlier)."""
+        ...
+
+    def num_discarded(self) -> int:
+        """Gradients the bundles discarded, all slots together."""
+        ...
+
+    def full_slots(self) -> list[int]:
+        """Server: the slots holding a gradient."""
+        ...
+
+    def take(self, slot: int, into: nn.Module) -> int:
+        """Server: the slot's gradient into `into`'s .grad; returns its version."""
+        ...
+
+    def release(self, slot: int) -> None:
+        """Server: the slot is free for its bundle's next gradient."""
         ...
