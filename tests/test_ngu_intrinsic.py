@@ -86,3 +86,41 @@ def test_the_numba_kernel_matches_a_numpy_brute_force(num_envs, filled, k, seed)
     got = episodic_rewards(memory, sizes, queries, state, k, 0.008, 1e-4, 0.001, 8.0)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(state, expected_state, rtol=1e-6)
+
+
+def test_the_life_long_modulator_is_clipped_into_1_and_L():
+    """alpha = 1 + (err - mu_e) / sigma_e with mu_e = 1, sigma_e = 0.5 (NGU section 2): errors 0, 1.5 and 10
+    give alpha -1, 2 and 19, clipped to 1, 2 and 5 (L = 5)."""
+    from ngu.network import RunningMeanStd, modulated_intrinsic
+
+    stats = RunningMeanStd()
+    stats.mean, stats.var, stats.count = np.float64(1.0), np.float64(0.25), 10.0
+    r = modulated_intrinsic(np.array([0.3, 0.3, 0.3]), np.array([0.0, 1.5, 10.0]), stats)
+    assert r.tolist() == pytest.approx([0.3, 0.6, 1.5])
+    assert stats.count == 13.0  # the batch joined the statistics after it was judged
+
+
+def test_running_statistics_merge_batches_exactly():
+    from ngu.network import RunningMeanStd
+
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((n, 3)) * 2 + 1 for n in (1, 7, 20)]
+    stats = RunningMeanStd((3,))
+    for b in batches:
+        stats.update(b)
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(stats.mean, everything.mean(0))
+    np.testing.assert_allclose(stats.var, everything.var(0))
+
+
+def test_the_q_network_reads_the_policy_index():
+    import torch
+
+    from ngu.network import NGUNetwork
+
+    torch.manual_seed(0)
+    net = NGUNetwork((4,), 3, num_policies=8, hidden_size=16, lstm_size=8)
+    obs, zeros = torch.ones(1, 2, 4), torch.zeros(1, 2)
+    q, state = net.unroll(obs, zeros.long(), zeros, zeros, torch.tensor([[0, 7]]), net.initial_state(2))
+    assert q.shape == (1, 2, 3) and state.h.shape == (2, 8)
+    assert not torch.allclose(q[0, 0], q[0, 1])  # the same observation, two policies, two answers
