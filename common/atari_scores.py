@@ -33,8 +33,8 @@ SCORES: dict[str, tuple[float, float]] = {
 
 
 def game_name(env_id: str) -> str:
-    """'ALE/MontezumaRevenge-v5' -> 'montezuma_revenge'."""
-    name = env_id.split("/")[-1].split("-")[0]
+    """'ALE/MontezumaRevenge-v5' and 'MontezumaRevengeNoFrameskip-v4' -> 'montezuma_revenge'."""
+    name = re.sub(r"NoFrameskip$", "", env_id.split("/")[-1].split("-")[0])
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 

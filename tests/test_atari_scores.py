@@ -10,7 +10,9 @@ def test_all_57_games():
 
 
 @pytest.mark.parametrize("env_id, game", [("ALE/Pong-v5", "pong"), ("ALE/MontezumaRevenge-v5", "montezuma_revenge"),
-                                          ("ALE/Qbert-v5", "qbert"), ("ALE/UpNDown-v5", "up_n_down")])
+                                          ("ALE/Qbert-v5", "qbert"), ("ALE/UpNDown-v5", "up_n_down"),
+                                          ("PongNoFrameskip-v4", "pong"), ("BreakoutNoFrameskip-v4", "breakout"),
+                                          ("SpaceInvaders-v4", "space_invaders")])
 def test_env_ids_map_to_games(env_id, game):
     assert game_name(env_id) == game
 
