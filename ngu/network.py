@@ -1,0 +1,147 @@
+"""NGU's networks: the Q-network conditioned on the policy index, the embedding f, and RND.
+
+Badia et al. 2020 ("Never Give Up"):
+- Q-network (section 3, Appendix F): R2D2's torso -> LSTM -> dueling head, whose LSTM also takes the
+  policy index j as a one-hot, and the previous extrinsic and intrinsic rewards besides the previous
+  action; one network serves the whole family of N policies.
+- Embedding f (section 2, Appendix A.1): a torso to a small vector, trained as a Siamese inverse-dynamics
+  model: an MLP on (f(x_t), f(x_{t+1})) predicts a_t, so f keeps what the agent controls.
+- RND (Burda et al. 2019): a fixed random target g and a trained predictor g_hat on observations
+  normalised by running statistics; err(x) = |g_hat(x) - g(x)|^2.
+- The modulator (section 2): alpha_t = 1 + (err(x_t) - mu_e) / sigma_e with running mean and std of the
+  errors, and r_i = r_episodic * min(max(alpha_t, 1), L), L = 5.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.networks import dueling_aggregate, make_torso
+from r2d2.network import LstmState
+
+
+class NGUNetwork(nn.Module):
+    """R2D2's recurrent dueling Q-network with the LSTM input extended by the policy's one-hot j and the
+    previous intrinsic reward (Appendix F)."""
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, num_policies: int, hidden_size: int,
+                 lstm_size: int):
+        super().__init__()
+        self.num_actions, self.num_policies = num_actions, num_policies
+        self.torso = make_torso(obs_shape, hidden_size)
+        self.lstm = nn.LSTM(self.torso.out_dim + num_actions + num_policies + 2, lstm_size)
+        self.advantage = nn.Linear(lstm_size, num_actions)
+        self.value = nn.Linear(lstm_size, 1)
+
+    @property
+    def lstm_size(self) -> int:
+        return self.lstm.hidden_size
+
+    def initial_state(self, batch: int = 1) -> LstmState:
+        zeros = torch.zeros(batch, self.lstm_size, device=self.value.weight.device)
+        return LstmState(zeros, zeros.clone())
+
+    def unroll(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
+               prev_intrinsic: torch.Tensor, policy: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
+        """obs: [T, B, *obs_shape]; prev_action: [T, B] int64; prev_extrinsic, prev_intrinsic: [T, B]
+        float32; policy: [T, B] int64 (j) -> (q: [T, B, A], the state after step T - 1)."""
+        steps, batch = prev_action.shape
+        features = self.torso(obs.reshape(steps * batch, *obs.shape[2:])).reshape(steps, batch, -1)
+        x = torch.cat([features, F.one_hot(prev_action.long(), self.num_actions).float(),
+                       F.one_hot(policy.long(), self.num_policies).float(),
+                       prev_extrinsic.float().unsqueeze(-1), prev_intrinsic.float().unsqueeze(-1)], dim=-1)
+        out, (h, c) = self.lstm(x, (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous()))
+        return dueling_aggregate(self.value(out), self.advantage(out)), LstmState(h.squeeze(0), c.squeeze(0))
+
+    def step(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
+             prev_intrinsic: torch.Tensor, policy: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
+        """One step for B envs (each input without the T axis) -> (q [B, A], state)."""
+        q, state = self.unroll(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_extrinsic.unsqueeze(0),
+                               prev_intrinsic.unsqueeze(0), policy.unsqueeze(0), state)
+        return q.squeeze(0), state
+
+
+class EmbeddingNetwork(nn.Module):
+    """f: observation -> [B, embedding_size], and the inverse-dynamics head on (f(x_t), f(x_{t+1}))."""
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, embedding_size: int = 32):
+        super().__init__()
+        self.torso = make_torso(obs_shape, hidden_size)
+        self.embed = nn.Linear(self.torso.out_dim, embedding_size)
+        self.inverse = nn.Sequential(nn.Linear(2 * embedding_size, 128), nn.ReLU(), nn.Linear(128, num_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.embed(self.torso(obs)))
+
+    def action_logits(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """[B, A] logits of the action taken between obs and next_obs (the Siamese inverse model)."""
+        return self.inverse(torch.cat([self(obs), self(next_obs)], dim=-1))
+
+
+def inverse_dynamics_loss(embedding: EmbeddingNetwork, obs: torch.Tensor, next_obs: torch.Tensor,
+                          action: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the taken action under the inverse model (NGU Appendix A.1). obs, next_obs:
+    [B, *obs_shape]; action: [B] int64 -> scalar."""
+    return F.cross_entropy(embedding.action_logits(obs, next_obs), action.long())
+
+
+class RunningMeanStd:
+    """Mean and variance of a stream of arrays of one shape, merged batch by batch (Chan et al. 1979)."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 0.0
+
+    def update(self, batch: np.ndarray) -> None:
+        batch = np.asarray(batch, np.float64)
+        n = batch.shape[0]
+        if n == 0:
+            return
+        mean, var = batch.mean(axis=0), batch.var(axis=0)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + var * n + delta * delta * self.count * n / total) / total
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.var)
+
+
+class RND(nn.Module):
+    """Random network distillation (Burda et al. 2019): a fixed random target and a trained predictor,
+    both a torso to `output_size`, on observations normalised per element and clipped to [-5, 5]."""
+
+    def __init__(self, obs_shape: Sequence[int], hidden_size: int, output_size: int = 128):
+        super().__init__()
+        self.target = nn.Sequential(make_torso(obs_shape, hidden_size), nn.Linear(hidden_size, output_size))
+        self.predictor = nn.Sequential(make_torso(obs_shape, hidden_size), nn.Linear(hidden_size, output_size))
+        for p in self.target.parameters():
+            p.requires_grad_(False)
+        self.obs_stats = RunningMeanStd(tuple(obs_shape))
+
+    def normalise(self, obs: torch.Tensor) -> torch.Tensor:
+        mean = torch.as_tensor(self.obs_stats.mean, dtype=torch.float32, device=obs.device)
+        std = torch.as_tensor(self.obs_stats.std, dtype=torch.float32, device=obs.device)
+        return ((obs.float() - mean) / (std + 1e-8)).clamp(-5.0, 5.0)
+
+    def error(self, obs: torch.Tensor) -> torch.Tensor:
+        """[B] squared prediction error |g_hat(x) - g(x)|^2 (with gradient to the predictor)."""
+        x = self.normalise(obs)
+        return (self.predictor(x) - self.target(x)).pow(2).sum(dim=-1)
+
+
+def modulated_intrinsic(r_episodic: np.ndarray, rnd_error: np.ndarray, error_stats: RunningMeanStd,
+                        max_modulation: float = 5.0) -> np.ndarray:
+    """r_i = r_episodic * min(max(alpha, 1), L) with alpha = 1 + (err - mu_e) / sigma_e (NGU section 2),
+    mu_e and sigma_e the running statistics of the errors seen before this batch, which it then updates.
+    r_episodic, rnd_error: [B] -> [B]."""
+    alpha = 1.0 + (rnd_error - error_stats.mean) / max(float(error_stats.std), 1e-8)
+    error_stats.update(rnd_error)
+    return r_episodic * np.clip(alpha, 1.0, max_modulation)
