@@ -20,48 +20,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.networks import dueling_aggregate, make_torso
-from r2d2.network import LstmState
+from common.networks import make_torso
+from r2d2.network import LstmState, R2D2Network
 
 
-class NGUNetwork(nn.Module):
-    """R2D2's recurrent dueling Q-network with the LSTM input extended by the policy's one-hot j and the
-    previous intrinsic reward (Appendix F)."""
+class NGUNetwork(R2D2Network):
+    """R2D2's recurrent dueling Q-network with the LSTM input extended by the previous intrinsic reward and
+    the policy's one-hot j (Appendix F)."""
 
     def __init__(self, obs_shape: Sequence[int], num_actions: int, num_policies: int, hidden_size: int,
                  lstm_size: int):
-        super().__init__()
-        self.num_actions, self.num_policies = num_actions, num_policies
-        self.torso = make_torso(obs_shape, hidden_size)
-        self.lstm = nn.LSTM(self.torso.out_dim + num_actions + num_policies + 2, lstm_size)
-        self.advantage = nn.Linear(lstm_size, num_actions)
-        self.value = nn.Linear(lstm_size, 1)
+        super().__init__(obs_shape, num_actions, hidden_size, lstm_size, extra_inputs=1 + num_policies)
+        self.num_policies = num_policies
 
-    @property
-    def lstm_size(self) -> int:
-        return self.lstm.hidden_size
-
-    def initial_state(self, batch: int = 1) -> LstmState:
-        zeros = torch.zeros(batch, self.lstm_size, device=self.value.weight.device)
-        return LstmState(zeros, zeros.clone())
-
-    def unroll(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
-               prev_intrinsic: torch.Tensor, policy: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
+    def unroll_ngu(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
+                   prev_intrinsic: torch.Tensor, policy: torch.Tensor,
+                   state: LstmState) -> tuple[torch.Tensor, LstmState]:
         """obs: [T, B, *obs_shape]; prev_action: [T, B] int64; prev_extrinsic, prev_intrinsic: [T, B]
         float32; policy: [T, B] int64 (j) -> (q: [T, B, A], the state after step T - 1)."""
-        steps, batch = prev_action.shape
-        features = self.torso(obs.reshape(steps * batch, *obs.shape[2:])).reshape(steps, batch, -1)
-        x = torch.cat([features, F.one_hot(prev_action.long(), self.num_actions).float(),
-                       F.one_hot(policy.long(), self.num_policies).float(),
-                       prev_extrinsic.float().unsqueeze(-1), prev_intrinsic.float().unsqueeze(-1)], dim=-1)
-        out, (h, c) = self.lstm(x, (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous()))
-        return dueling_aggregate(self.value(out), self.advantage(out)), LstmState(h.squeeze(0), c.squeeze(0))
+        extra = torch.cat([prev_intrinsic.float().unsqueeze(-1), F.one_hot(policy.long(), self.num_policies).float()],
+                          dim=-1)
+        return self.unroll(obs, prev_action, prev_extrinsic, state, extra)
 
-    def step(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
+    def step_ngu(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
              prev_intrinsic: torch.Tensor, policy: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
         """One step for B envs (each input without the T axis) -> (q [B, A], state)."""
-        q, state = self.unroll(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_extrinsic.unsqueeze(0),
-                               prev_intrinsic.unsqueeze(0), policy.unsqueeze(0), state)
+        q, state = self.unroll_ngu(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_extrinsic.unsqueeze(0),
+                                   prev_intrinsic.unsqueeze(0), policy.unsqueeze(0), state)
         return q.squeeze(0), state
 
 

@@ -26,11 +26,13 @@ class R2D2Network(nn.Module):
     """Shared torso (Atari conv or MLP, `common.networks`) of width `hidden_size`, a one-layer LSTM of
     `lstm_size` units, then dueling value and advantage heads (Wang et al. 2016)."""
 
-    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int):
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int,
+                 extra_inputs: int = 0):
+        """extra_inputs: LSTM inputs a subclass's `unroll` adds after the previous reward (NGU's)."""
         super().__init__()
         self.num_actions = num_actions
         self.torso = make_torso(obs_shape, hidden_size)
-        self.lstm = nn.LSTM(self.torso.out_dim + num_actions + 1, lstm_size)
+        self.lstm = nn.LSTM(self.torso.out_dim + num_actions + 1 + extra_inputs, lstm_size)
         self.advantage = nn.Linear(lstm_size, num_actions)
         self.value = nn.Linear(lstm_size, 1)
 
@@ -44,13 +46,15 @@ class R2D2Network(nn.Module):
         return LstmState(zeros, zeros.clone())
 
     def unroll(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_reward: torch.Tensor,
-               state: LstmState) -> tuple[torch.Tensor, LstmState]:
+               state: LstmState, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, LstmState]:
         """obs: [T, B, *obs_shape]; prev_action: [T, B] int64; prev_reward: [T, B] float32;
-        state: the state before step 0 -> (q: [T, B, A] float32, the state after step T - 1)."""
+        state: the state before step 0; extra: [T, B, extra_inputs] or None
+        -> (q: [T, B, A] float32, the state after step T - 1)."""
         steps, batch = prev_action.shape
         features = self.torso(obs.reshape(steps * batch, *obs.shape[2:])).reshape(steps, batch, -1)
         one_hot = F.one_hot(prev_action.long(), self.num_actions).float()  # [T, B, A]
-        x = torch.cat([features, one_hot, prev_reward.float().unsqueeze(-1)], dim=-1)
+        inputs = [features, one_hot, prev_reward.float().unsqueeze(-1)] + ([extra.float()] if extra is not None else [])
+        x = torch.cat(inputs, dim=-1)
         out, (h, c) = self.lstm(x, (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous()))
         q = dueling_aggregate(self.value(out), self.advantage(out))  # [T, B, A]
         return q, LstmState(h.squeeze(0), c.squeeze(0))

@@ -87,3 +87,17 @@ def one_error_line(cli, capsys, argv: list[str]) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     return lines[0]
+
+
+def interrupt_like_a_terminal(proc: subprocess.Popen, log: Path) -> str:
+    """Ctrl-C to the run's whole process group, as a terminal sends it; checks the run exits with 130
+    within 10 s, says "interrupted" with no traceback and leaves no process. Returns its log."""
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+    assert time.monotonic() - started < 10, "Ctrl-C exits within 10 s"
+    text = log.read_text()
+    assert proc.returncode == 130, text
+    assert "interrupted" in text and "Traceback" not in text
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    return text

@@ -5,8 +5,6 @@ A greedy policy of an untrained network scores about 10 on CartPole and random a
 """
 import math
 import os
-import signal
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -22,7 +20,7 @@ from a3c.worker import Window, a3c_window_loss, run_worker
 from common.envs import make_env
 from common.evaluation import evaluate
 from benchmarks import compare, thread_scaling
-from tests.helpers import children_of, one_error_line, processes_in_group, start_training, wait_for
+from tests.helpers import children_of, interrupt_like_a_terminal, one_error_line, start_training, wait_for
 
 THRESHOLD = 250.0
 
@@ -195,14 +193,7 @@ def test_a2c_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
                           "--log-interval-seconds", "0.5", "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: any("spawn_main" in cmd for _, cmd in children_of(proc.pid)), 60), "the evaluator starts"
     assert wait_for(lambda: (tmp_path / "run" / "metrics.csv").stat().st_size > 200, 60), "the owner loop logs"
-    os.killpg(proc.pid, signal.SIGINT)
-    started = time.monotonic()
-    proc.wait(timeout=15)
-    assert time.monotonic() - started < 10, "Ctrl-C exits within 10 s"
-    log = (tmp_path / "log").read_text()
-    assert proc.returncode == 130, log
-    assert "interrupted" in log and "Traceback" not in log
-    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    log = interrupt_like_a_terminal(proc, tmp_path / "log")
     assert list((tmp_path / "run").glob("ckpt-*.pt")), "a final checkpoint was written"
 
 

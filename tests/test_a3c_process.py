@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from a3c.train import cli
-from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for, one_error_line
+from tests.helpers import (ROOT, children_of, interrupt_like_a_terminal, one_error_line, processes_in_group, shm_entries,
+                           start_training, wait_for)
 
 FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -25,14 +26,7 @@ def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
     proc = start_training("a3c.train", *FAST, "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: len(worker_pids(proc.pid)) >= 3, 60), "workers and evaluator start"
     assert wait_for(lambda: (tmp_path / "run" / "metrics.csv").stat().st_size > 200, 60)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
-    started = time.monotonic()
-    proc.wait(timeout=15)
-    assert time.monotonic() - started < 10, "Ctrl-C exits within 10 s"
-    log = (tmp_path / "log").read_text()
-    assert proc.returncode == 130, log
-    assert "interrupted" in log and "Traceback" not in log
-    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    log = interrupt_like_a_terminal(proc, tmp_path / "log")
     assert shm_entries() <= shm_before, "no /dev/shm segment is left"
     checkpoints = list((tmp_path / "run").glob("ckpt-*.pt"))
     assert checkpoints, "a final checkpoint was written"

@@ -3,13 +3,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from apex.train import cli
-from tests.helpers import ROOT, children_of, processes_in_group, shm_entries, start_training, wait_for, one_error_line
+from tests.helpers import (ROOT, children_of, interrupt_like_a_terminal, one_error_line, processes_in_group, shm_entries,
+                           start_training, wait_for)
 
 FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -30,14 +30,7 @@ def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
     proc = start_training("apex.train", *FAST, "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: len(child_pids(proc.pid)) >= 3, 60), "actors and evaluator start"
     assert wait_for(lambda: logged_updates(tmp_path / "run")[-1:] > [0], 60), "the learner is updating"
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
-    started = time.monotonic()
-    proc.wait(timeout=15)
-    assert time.monotonic() - started < 10, "Ctrl-C exits within 10 s"
-    log = (tmp_path / "log").read_text()
-    assert proc.returncode == 130, log
-    assert "interrupted" in log and "Traceback" not in log
-    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    log = interrupt_like_a_terminal(proc, tmp_path / "log")
     assert shm_entries() <= shm_before, "no /dev/shm segment is left"
     payload = torch.load(sorted((tmp_path / "run").glob("ckpt-*.pt"))[-1], weights_only=True)
     assert payload["meta"]["algo"] == "apex" and payload["updates"] > 0

@@ -121,6 +121,6 @@ def test_the_q_network_reads_the_policy_index():
     torch.manual_seed(0)
     net = NGUNetwork((4,), 3, num_policies=8, hidden_size=16, lstm_size=8)
     obs, zeros = torch.ones(1, 2, 4), torch.zeros(1, 2)
-    q, state = net.unroll(obs, zeros.long(), zeros, zeros, torch.tensor([[0, 7]]), net.initial_state(2))
+    q, state = net.unroll_ngu(obs, zeros.long(), zeros, zeros, torch.tensor([[0, 7]]), net.initial_state(2))
     assert q.shape == (1, 2, 3) and state.h.shape == (2, 8)
     assert not torch.allclose(q[0, 0], q[0, 1])  # the same observation, two policies, two answers
