@@ -1,13 +1,14 @@
 """Soak study: a long run of a replay method with its memory sampled over time and its actors killed.
 
 Runs `python -m <family>.train --env-id ENV --max-seconds S` and every --sample-seconds records the
-resident memory (VmRSS) of the train process and of each child, by name (the supervisor puts each
+resident memory of the train process and of each child (VmRSS, and its private part RssAnon and shared
+part RssShmem: touching pages of the shared replay raises a process's RSS without any leak), by name (the supervisor puts each
 child's name in its environment as ASYNCRL_CHILD), and the bytes in use in /dev/shm (the whole box's:
 run it on a quiet box). Every
 --kill-seconds it SIGKILLs a random actor: the run must restart it and still finish its budget with
 its learning curve. Writes benchmarks/results/soak/<family>.csv (one row per sample and process),
-<family>.png (memory against minutes, kills marked) and soak.md (per family: memory after warm-up
-and at the end, the growth per minute over the second half, kills, restarts the run logged, the final
+<family>.png (private memory and /dev/shm against minutes, kills marked) and soak.md (per family:
+private memory after warm-up and at the end, its growth per minute over the second half, kills, restarts the run logged, the final
 evaluation).
 
     python -m benchmarks.soak --families apex r2d2 --minutes 30 --env-id ALE/Pong-v5
@@ -63,14 +64,18 @@ def process_name(pid: int) -> str:
     return names[0] if names else "other"
 
 
-def rss_mib(pid: int) -> float | None:
+def memory_mib(pid: int) -> dict[str, float] | None:
+    """VmRSS, and its private part RssAnon and its shared-memory part RssShmem, in MiB. A process's RSS
+    grows with every page of the shared replay it touches (an actor writing its inserts, the learner
+    sampling), which is not a leak; RssAnon is what the process itself holds."""
+    fields = {"VmRSS:": "rss_mib", "RssAnon:": "anon_mib", "RssShmem:": "shmem_mib"}
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return None
-    return None
+    found = {fields[line.split()[0]]: int(line.split()[1]) / 1024 for line in lines if line.split()[:1] and
+             line.split()[0] in fields}
+    return found if len(found) == len(fields) else None
 
 
 def shm_used_mib() -> float:
@@ -98,10 +103,10 @@ def soak(family: str, env_id: str, minutes: float, sample_seconds: float, kill_s
                 names = {pid: ("train" if pid == proc.pid else process_name(pid)) for pid in pids}
                 shm = shm_used_mib()
                 for pid in pids:
-                    rss = rss_mib(pid)
-                    if rss is not None:
+                    memory = memory_mib(pid)
+                    if memory is not None:
                         rows.append({"minutes": round(now / 60, 3), "process": names[pid], "pid": pid,
-                                     "rss_mib": round(rss, 1), "shm_mib": round(shm, 1)})
+                                     **{k: round(v, 1) for k, v in memory.items()}, "shm_mib": round(shm, 1)})
                 actors = [pid for pid, name in names.items() if name.startswith("actor")]
                 if time.monotonic() >= next_kill and actors and now < minutes * 60 - 10:  # not while it stops
                     victim = rng.choice(actors)
@@ -120,17 +125,18 @@ def soak(family: str, env_id: str, minutes: float, sample_seconds: float, kill_s
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["minutes", "process", "pid", "rss_mib", "shm_mib"])
+        writer = csv.DictWriter(f, fieldnames=["minutes", "process", "pid", "rss_mib", "anon_mib", "shmem_mib",
+                                               "shm_mib"])
         writer.writeheader()
         writer.writerows(rows)
 
 
-def totals(rows: list[dict[str, Any]]) -> list[tuple[float, float, float]]:
-    """(minutes, summed RSS of every process, /dev/shm in use) per sample."""
+def totals(rows: list[dict[str, Any]], field: str = "anon_mib") -> list[tuple[float, float, float]]:
+    """(minutes, `field` summed over every process, /dev/shm in use) per sample."""
     by_time: dict[float, list[dict[str, Any]]] = {}
     for row in rows:
         by_time.setdefault(row["minutes"], []).append(row)
-    return [(t, sum(r["rss_mib"] for r in sample), sample[0]["shm_mib"]) for t, sample in sorted(by_time.items())]
+    return [(t, sum(r[field] for r in sample), sample[0]["shm_mib"]) for t, sample in sorted(by_time.items())]
 
 
 def slope_per_minute(points: list[tuple[float, float]]) -> float:
@@ -152,8 +158,8 @@ def summarize(family: str, rows: list[dict[str, Any]], kills: list[float], log_t
     second_half = [(t, rss) for t, rss, _ in series if t >= end / 2]
     warm = next(((rss, shm) for t, rss, shm in series if t >= end / 4), (float("nan"), float("nan")))
     return {"family": family, "minutes": round(end, 1), "exit": returncode,
-            "rss_after_warmup_mib": round(warm[0]), "rss_at_end_mib": round(series[-1][1]) if series else None,
-            "rss_growth_mib_per_min_2nd_half": round(slope_per_minute(second_half), 2),
+            "private_after_warmup_mib": round(warm[0]), "private_at_end_mib": round(series[-1][1]) if series else None,
+            "private_growth_mib_per_min_2nd_half": round(slope_per_minute(second_half), 2),
             "shm_after_warmup_mib": round(warm[1]), "shm_at_end_mib": round(series[-1][2]) if series else None,
             "kills": len(kills), "restarts_logged": log_text.count("restarting it"),
             "final_eval": evals[-1].split(",")[3] if evals else None}
@@ -167,11 +173,11 @@ def plot(path: Path, family: str, env_id: str, rows: list[dict[str, Any]], kills
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     series = totals(rows)
-    ax.plot([t for t, _, _ in series], [rss for _, rss, _ in series], label="RSS, all processes", lw=2)
+    ax.plot([t for t, _, _ in series], [rss for _, rss, _ in series], label="private (RssAnon), all processes", lw=2)
     ax.plot([t for t, _, _ in series], [shm for _, _, shm in series], label="/dev/shm in use", lw=2)
     for name in sorted({row["process"] for row in rows}):
         mine = [row for row in rows if row["process"] == name]
-        ax.plot([r["minutes"] for r in mine], [r["rss_mib"] for r in mine], lw=0.8, alpha=0.7, label=name)
+        ax.plot([r["minutes"] for r in mine], [r["anon_mib"] for r in mine], lw=0.8, alpha=0.7, label=f"{name} private")
     for t in kills:
         ax.axvline(t, color="red", lw=0.5, alpha=0.5)
     ax.set_xlabel("minutes (red lines: an actor SIGKILLed)")

@@ -13,8 +13,8 @@ def test_slope_per_minute_is_the_least_squares_slope():
 
 
 def test_totals_sum_every_process_of_a_sample():
-    rows = [{"minutes": 0.5, "rss_mib": 100.0, "shm_mib": 7.0}, {"minutes": 0.5, "rss_mib": 50.0, "shm_mib": 7.0},
-            {"minutes": 1.0, "rss_mib": 120.0, "shm_mib": 9.0}]
+    rows = [{"minutes": 0.5, "anon_mib": 100.0, "shm_mib": 7.0}, {"minutes": 0.5, "anon_mib": 50.0, "shm_mib": 7.0},
+            {"minutes": 1.0, "anon_mib": 120.0, "shm_mib": 9.0}]
     assert totals(rows) == [(0.5, 150.0, 7.0), (1.0, 120.0, 9.0)]
 
 
