@@ -206,7 +206,7 @@ def test_v4_atari_ids_get_the_protocol_of_their_v5_id(v4):
 def test_a3c_learns_minicatch_from_a_small_bool_image_with_the_frame_defaults(tmp_path):
     """MiniCatch (common/catch.py) is a 10x5x3 bool grid, channels last, through the small-image torso.
     0.9 is 19 catches in 20 greedy games; random play scores about -0.6. Hogwild runs differ: on a loaded
-    box this one passed 0.9 in 18-25 s in three runs and was at 0.8 after 60 s in a fourth; a torso that
+    box this one passed 0.9 in 24-25 s in two runs and was at 0.8 after 60 s in a third; a torso that
     reads the grid as channels first (ignoring its layout) stayed below 0.35 for 60 s."""
     cfg = a3c_config({"env_id": MINI_CATCH, "stop_return": 0.9, "max_seconds": 120.0, "eval_interval_seconds": 2.0,
                       "eval_episodes": 20, "run_dir": str(tmp_path)})
