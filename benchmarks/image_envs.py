@@ -16,25 +16,11 @@ import argparse
 import sys
 from typing import Any
 
-from benchmarks.measure import (RESULTS_DIR, Rate, apex_actor_steps, env_steps, in_fresh_process, load_average,
-                                wrapper_env_steps, write_table)
-from benchmarks.workloads import a3c_worker_steps, r2d2_actor_steps
+from benchmarks.measure import (RESULTS_DIR, apex_actor_steps, in_fresh_process, load_average, wrapper_env_steps,
+                                write_table)
+from benchmarks.workloads import a3c_worker_steps, gym_env_steps, r2d2_actor_steps
 
 COLUMNS = ["env_id", "what", "steps_per_second", "steps_per_cpu_second", "vs_bare_env_cpu"]
-
-
-def bare_env_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
-    """Agent steps/s of `gym.make(env_id)` with its own defaults, random actions."""
-    import gymnasium as gym
-
-    from common.envs import is_atari, register_env_family
-
-    if is_atari(env_id):
-        import ale_py
-
-        gym.register_envs(ale_py)
-    register_env_family(env_id)
-    return env_steps([gym.make(env_id)], seconds, warmup_seconds)
 
 
 def measure(env_id: str, seconds: float) -> list[dict[str, Any]]:
@@ -45,7 +31,7 @@ def measure(env_id: str, seconds: float) -> list[dict[str, Any]]:
     r2d2_envs = r2d2_config({"env_id": env_id}).envs_per_actor
     warmup = 2.0
     figures = [
-        ("bare env (gym.make)", in_fresh_process(bare_env_steps, env_id, seconds, warmup, torch_threads=None)),
+        ("bare env (gym.make)", in_fresh_process(gym_env_steps, env_id, seconds, warmup, torch_threads=None)),
         ("our env stack (make_env)", in_fresh_process(wrapper_env_steps, env_id, 1, seconds, warmup, torch_threads=None)),
         ("A3C worker", in_fresh_process(a3c_worker_steps, env_id, seconds, warmup)),
         (f"Ape-X actor, {apex_envs} envs", in_fresh_process(apex_actor_steps, env_id, apex_envs, seconds, warmup)),

@@ -15,11 +15,15 @@ SEQUENCE_BLOCK = 4  # sequences per insert, as an R2D2 actor env inserts them (r
 
 
 def gym_env_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
-    """Agent steps/s of `gym.make(env_id)` with its defaults (ALE v5: frameskip 4, sticky actions 0.25)."""
+    """Agent steps/s of `gym.make(env_id)` with its defaults (ALE v5: frameskip 4, sticky actions 0.25;
+    MinAtar's own grids), random actions."""
     import ale_py
     import gymnasium as gym
 
+    from common.envs import register_env_family
+
     gym.register_envs(ale_py)
+    register_env_family(env_id)
     return env_steps([gym.make(env_id)], seconds, warmup_seconds)
 
 

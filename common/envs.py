@@ -189,12 +189,6 @@ def _make_atari(env_id: str, training: bool, sticky_actions: bool, render_mode: 
     return FrameStackObservation(env, ATARI_STACK)
 
 
-def is_frame_stack(space: gym.Space) -> bool:
-    """A uint8 stack of 84x84 frames, channels first: what the Atari protocol gives."""
-    return (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
-            and space.shape[1:] == (84, 84))
-
-
 def is_image(space: gym.Space) -> bool:
     """A Box of 3 dimensions, or of 2 with an integer or bool dtype (one grey channel)."""
     if not isinstance(space, gym.spaces.Box):
