@@ -314,3 +314,18 @@ def episode_return(info: dict) -> float | None:
     """The raw return of a game that just ended, or None."""
     episode = info.get("episode")
     return None if episode is None else float(np.asarray(episode["r"]))
+
+
+class LastReward(gym.Wrapper):
+    """Remembers the reward of the latest step, which the recurrent policy takes as an input; on Atari
+    clipped to [-1, 1] as the training envs give it (evaluation envs give the raw score)."""
+
+    def __init__(self, env: gym.Env, clip: bool):
+        super().__init__(env)
+        self.clip = clip
+        self.last_reward = 0.0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.last_reward = float(np.clip(reward, -1.0, 1.0)) if self.clip else float(reward)
+        return obs, reward, terminated, truncated, info

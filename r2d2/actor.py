@@ -7,8 +7,7 @@ computed from the Q-values the actor already computed to act (its own network, r
 network), with the learner's loss function, so no extra forward pass is needed.
 
 Speed: the actor's forward pass runs the LSTM as one `nn.LSTMCell` step on the network's own LSTM
-parameters (`act_step`), because on CPU `nn.LSTM` called for a single step takes oneDNN's slower path
-(benchmarks/results/r2d2_act_step.md). The results agree with `R2D2Network.step` to float rounding;
+parameters (`r2d2.network.act_step`). The results agree with `R2D2Network.step` to float rounding;
 tests/test_benchmarks_throughput.py checks it.
 """
 from __future__ import annotations
@@ -18,37 +17,16 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from common.counters import RunCounters
 from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
 from common.distributed.seams import ParameterChannel, ReplayClient
-from common.envs import episode_return
-from common.networks import dueling_aggregate
+from common.envs import LastReward, episode_return
 from common.replay.sequence import SequenceBatch, SequenceBlock, SequenceReplay, SequenceWriter
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
-from r2d2.network import LstmState, R2D2Network, make_network
-
-
-def shared_cell(lstm: nn.LSTM) -> nn.LSTMCell:
-    """An LSTMCell on the very parameter tensors of the one-layer `lstm`: in-place updates of the
-    network (`ParameterChannel.poll`) reach it with no copy."""
-    cell = nn.LSTMCell(lstm.input_size, lstm.hidden_size)
-    cell.weight_ih, cell.weight_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
-    cell.bias_ih, cell.bias_hh = lstm.bias_ih_l0, lstm.bias_hh_l0
-    return cell
-
-
-def act_step(net: R2D2Network, cell: nn.LSTMCell, obs: torch.Tensor, prev_action: torch.Tensor,
-             prev_reward: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
-    """`net.step` with the LSTM as `cell` (`shared_cell(net.lstm)`): obs [B, *obs_shape], prev_action [B]
-    int64, prev_reward [B] float32, state h, c [B, H] -> (q [B, A], the state after the step)."""
-    one_hot = F.one_hot(prev_action, net.num_actions).float()  # [B, A]
-    x = torch.cat([net.torso(obs), one_hot, prev_reward.unsqueeze(-1)], dim=-1)
-    h, c = cell(x, (state.h, state.c))
-    return dueling_aggregate(net.value(h), net.advantage(h)), LstmState(h, c)
+from r2d2.network import LstmState, R2D2Network, act_step, make_network, shared_cell
 
 
 class EnvStream:
@@ -140,21 +118,6 @@ def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, c
         act_until_stopped(Actor(rank, cfg, replay, params, counters), replay, insert_limit, should_stop)
     finally:
         replay.close()
-
-
-class LastReward(gym.Wrapper):
-    """Remembers the reward of the latest step, which the recurrent policy takes as an input; on Atari
-    clipped to [-1, 1] as the training envs give it (evaluation envs give the raw score)."""
-
-    def __init__(self, env: gym.Env, clip: bool):
-        super().__init__(env)
-        self.clip = clip
-        self.last_reward = 0.0
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self.last_reward = float(np.clip(reward, -1.0, 1.0)) if self.clip else float(reward)
-        return obs, reward, terminated, truncated, info
 
 
 class GreedyPolicy(nn.Module):

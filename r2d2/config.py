@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import make_family_config
-from common.distributed.config import ReplayRunConfig
+from common.distributed.config import SequenceRunConfig
 
 
 @dataclass(frozen=True)
-class Config(ReplayRunConfig):
+class Config(SequenceRunConfig):
     """R2D2 (Kapturowski et al. 2019): Ape-X's actors and learner with an LSTM Q-network trained on
     stored sequences, burn-in from the stored recurrent state, n-step double Q-learning on rescaled
     values. With --serial, the same actors, replay and learner run in turn in one process."""
@@ -22,17 +22,8 @@ class Config(ReplayRunConfig):
     costs about the same for 4 envs as for 16: its weights are read once per call)"""
     replay_block_size: int = 4
 
-    sequence_length: int = 80
-    """steps per stored sequence, burn-in included"""
-    sequence_overlap: int = 40
-    """steps shared by consecutive sequences of one episode"""
-    burn_in: int = 40
-    """steps that only warm up the recurrent state from the stored one, without gradient or loss
-    (sequences that start an episode have the exact zero state and train from their first step)"""
     n_step: int = 5
     gamma: float = 0.997
-    eta: float = 0.9
-    """sequence priority: eta * max |TD| + (1 - eta) * mean |TD|"""
     lr: float = 1e-4
     adam_eps: float = 1e-3
     batch_size: int = 64
@@ -43,22 +34,12 @@ class Config(ReplayRunConfig):
     beta: float = 0.6
     learning_starts: int = 1000
     hidden_size: int = 512
-    lstm_size: int = 512
-    """LSTM units"""
     diagnostic_interval: int = 100
     """learner updates between Q-value discrepancy measurements (stored vs zero vs actor's state)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.require_positive("sequence_length", "lstm_size", "diagnostic_interval")
-        self.require_non_negative("burn_in", "sequence_overlap")
-        self.require_unit_interval("eta")
-        if self.sequence_overlap >= self.sequence_length:
-            raise ValueError(f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length "
-                             f"{self.sequence_length}")
-        if self.burn_in >= self.sequence_length:
-            raise ValueError(f"--burn-in {self.burn_in} leaves nothing of --sequence-length {self.sequence_length} "
-                             f"to train on")
+        self.require_positive("diagnostic_interval")
 
     @property
     def algo(self) -> str:

@@ -98,16 +98,8 @@ class Learner:
 
     def online_q(self, batch: DeviceSequences) -> torch.Tensor:
         """[T, B, A] online Q; no gradient through the burn-in steps of sequences that do not start an episode."""
-        cut = self.cfg.burn_in
-        if cut == 0:
-            return self.net.unroll(batch.obs, batch.prev_action, batch.prev_reward, batch.state)[0]
-        with torch.set_grad_enabled(bool(batch.episode_start.any())):
-            q_burn, state = self.net.unroll(batch.obs[:cut], batch.prev_action[:cut], batch.prev_reward[:cut],
-                                            batch.state)
-        keep = batch.episode_start.unsqueeze(-1)  # the gradient goes on only where the steps train
-        state = LstmState(torch.where(keep, state.h, state.h.detach()), torch.where(keep, state.c, state.c.detach()))
-        q_rest, _ = self.net.unroll(batch.obs[cut:], batch.prev_action[cut:], batch.prev_reward[cut:], state)
-        return torch.cat([q_burn, q_rest])
+        return self.net.unroll_after_burn_in(batch.obs, batch.prev_action, batch.prev_reward, batch.state,
+                                             self.cfg.burn_in, batch.episode_start)
 
     def update(self, batch: DeviceSequences) -> np.ndarray:
         """One gradient step on `batch`; writes its new priorities; returns them, [B] float32."""

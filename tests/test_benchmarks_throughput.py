@@ -121,9 +121,9 @@ def test_the_chart_is_written(tmp_path):
 
 
 def test_r2d2_fast_actor_step_matches_the_network_step():
-    """r2d2.actor.act_step (the LSTM as a cell on the same parameters) against R2D2Network.step,
+    """r2d2.network.act_step (the LSTM as a cell on the same parameters) against R2D2Network.step,
     also after the network's parameters change in place, as PublishedParams.pull changes them."""
-    from r2d2.actor import act_step, shared_cell
+    from r2d2.network import act_step, shared_cell
     from r2d2.network import LstmState, R2D2Network
 
     torch.manual_seed(0)

@@ -78,3 +78,33 @@ class ReplayRunConfig(RunConfig):
     def num_envs(self) -> int:
         """Actor envs over all actors: the length of the epsilon ladder."""
         return self.num_workers * self.envs_per_actor
+
+
+@dataclass(frozen=True)
+class SequenceRunConfig(ReplayRunConfig):
+    """The fields of the recurrent families on stored sequences (R2D2, NGU): what a sequence is, how
+    its recurrent state is warmed up, how its priority is mixed (Kapturowski et al. 2019, section 2.3)."""
+
+    sequence_length: int = 80
+    """steps per stored sequence, burn-in included"""
+    sequence_overlap: int = 40
+    """steps shared by consecutive sequences of one episode"""
+    burn_in: int = 40
+    """steps that only warm up the recurrent state from the stored one, without gradient or loss
+    (sequences that start an episode have the exact zero state and train from their first step)"""
+    eta: float = 0.9
+    """sequence priority: eta * max |TD| + (1 - eta) * mean |TD|"""
+    lstm_size: int = 512
+    """LSTM units"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.require_positive("sequence_length", "lstm_size")
+        self.require_non_negative("burn_in", "sequence_overlap")
+        self.require_unit_interval("eta")
+        if self.sequence_overlap >= self.sequence_length:
+            raise ValueError(f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length "
+                             f"{self.sequence_length}")
+        if self.burn_in >= self.sequence_length:
+            raise ValueError(f"--burn-in {self.burn_in} leaves nothing of --sequence-length {self.sequence_length} "
+                             f"to train on")

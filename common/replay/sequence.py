@@ -14,6 +14,11 @@ take memory once; padding steps refer to a blank frame. Without `frame_stack` ea
 steps' whole observations (vector observations, where a reference would save nothing; for Atari the
 stacked layout that benchmarks/sequence_replay.py measures the frame ring against).
 
+Extra columns. `extras` names float32 values an algorithm keeps per step besides R2D2's (NGU: the
+intrinsic reward, the behaviour policy's probability of the action, the policy index); each sequence
+stores them per step, `extra` [length, X], and the values of the step before its first, `prev_extra`
+[X] (zeros at an episode start), as it stores the previous action and reward.
+
 `SequenceWriter` cuts an actor's stream into such sequences: a new one starts every `length - overlap`
 steps (R2D2: length 80, overlap 40), sequences never cross an episode boundary, and the last one of an
 episode is padded. Locking, keys and weights are those of `common/replay/base.py`.
@@ -21,7 +26,7 @@ episode is padded. Locking, keys and weights are those of `common/replay/base.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -50,12 +55,15 @@ class SequenceReplayConfig:
     frame_stack: int | None = None
     """k: an observation is a stack of k frames (obs_shape[0] == k), each frame stored once in a frame
     ring; None: every sequence stores its steps' whole observations."""
+    extras: tuple[str, ...] = ()
+    """Names of float32 columns stored per step besides R2D2's (see the module's docstring)."""
     num_frames: int | None = None
     """Frame-ring slots with frame_stack; default (capacity + max(capacity // 16, 16)) * (length - overlap)
     + 2 * length * frame_stack, the frames of `capacity` sequences that start no episode plus slack."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "obs_shape", tuple(int(d) for d in self.obs_shape))
+        object.__setattr__(self, "extras", tuple(str(name) for name in self.extras))
         if self.capacity < 1 or self.length < 1 or self.state_size < 1:
             raise ValueError("capacity, length and state_size must be >= 1")
         if not 0 <= self.overlap < self.length:
@@ -109,6 +117,10 @@ class SequenceBlock(NamedTuple):
     next_c: np.ndarray
     priority: np.ndarray | None = None
     """[M] initial priorities (None: the running max priority)."""
+    extra: np.ndarray | None = None
+    """[M, T, X] float32: the config's `extras` per step (None: X = 0)."""
+    prev_extra: np.ndarray | None = None
+    """[M, X] float32: the extras of the step before the first (zeros at an episode start)."""
 
 
 class SequenceBatch(NamedTuple):
@@ -139,6 +151,10 @@ class SequenceBatch(NamedTuple):
     (zeros if the sequence ends before it)."""
     next_c: np.ndarray
     """[B, H] float32."""
+    extra: np.ndarray
+    """[B, T, X] float32: the config's `extras` per step (zeros on padding)."""
+    prev_extra: np.ndarray
+    """[B, X] float32: the extras of the step before the first (zeros at an episode start)."""
     index: np.ndarray
     """[B] int64: slots in the ring."""
     key: np.ndarray
@@ -181,6 +197,8 @@ class SequenceReplay(ReplayBase):
             ("episode_start", (n,), np.bool_),
             ("next_h", (n, hidden), np.float32),
             ("next_c", (n, hidden), np.float32),
+            *([("extra", (n, t, len(config.extras)), np.float32), ("prev_extra", (n, len(config.extras)), np.float32)]
+              if config.extras else []),
         ]
 
     @classmethod
@@ -207,6 +225,10 @@ class SequenceReplay(ReplayBase):
         if self.frame_ring is None and len(history_ids):
             raise ValueError("a replay of whole observations takes no history frames")
         values = {name: np.asarray(getattr(block, name)) for name in _ITEM_FIELDS}
+        if cfg.extras:
+            values["extra"], values["prev_extra"] = np.asarray(block.extra), np.asarray(block.prev_extra)
+        elif block.extra is not None and np.size(block.extra):
+            raise ValueError("this replay stores no extra columns")
         for name, value in values.items():
             expected = (num, *arrays[name].shape[1:])
             if value.shape != expected:
@@ -244,6 +266,11 @@ class SequenceReplay(ReplayBase):
                 obs = self._pool.get((batch_size, cfg.length, *cfg.obs_shape), np.dtype(cfg.obs_dtype))
                 self.frame_ring.gather(refs, obs)
             data = {name: arrays[name][slots] for name in _ITEM_FIELDS}
+            if cfg.extras:
+                data["extra"], data["prev_extra"] = arrays["extra"][slots], arrays["prev_extra"][slots]
+            else:
+                data["extra"] = np.zeros((len(slots), cfg.length, 0), np.float32)
+                data["prev_extra"] = np.zeros((len(slots), 0), np.float32)
         return SequenceBatch(obs=obs, **data, index=slots, key=keys, weight=weights)
 
 
@@ -256,6 +283,8 @@ class _Step(NamedTuple):
     c: np.ndarray
     prev_action: int
     prev_reward: float
+    extra: np.ndarray  # [X] float32: this step's extras
+    prev_extra: np.ndarray  # [X] float32: the extras of the step before (zeros at an episode start)
 
 
 class SequenceWriter:
@@ -263,7 +292,8 @@ class SequenceWriter:
 
     Call `add_step` for every env step with the observation it acted on and the recurrent state the
     network had *before* that step (and, for R2D2, the previous action and reward it was fed), and
-    `end_episode` after the episode's last step. `priority_fn(sequence_fields) -> float` gives a
+    `end_episode` after the episode's last step; with the config's `extras`, each step's values of
+    them. `priority_fn(sequence_fields) -> float` gives a
     sequence's initial priority (None: the replay's running max priority); it is called when the
     sequence is cut, before the next step.
 
@@ -291,6 +321,8 @@ class SequenceWriter:
         self._in_episode = False  # a step of the current episode was added
         self._frames: dict[int, np.ndarray] = {}  # frames not inserted yet, or (whole observations) still needed
         self._frame_ids: dict[int, int] = {}  # the replay's id of each inserted frame still needed
+        self._no_extra = np.zeros(len(replay.config.extras), np.float32)
+        self._last_extra = self._no_extra  # the extras of the episode's previous step
         self.num_dropped = 0
 
     def _add_frames(self, obs: np.ndarray) -> int:
@@ -306,10 +338,16 @@ class SequenceWriter:
         return self._next_frame - self.stack
 
     def add_step(self, obs: np.ndarray, action: int, reward: float, discount: float, h: np.ndarray, c: np.ndarray,
-                 prev_action: int = 0, prev_reward: float = 0.0) -> None:
-        """Append one step; emits a sequence when `length` steps are open."""
+                 prev_action: int = 0, prev_reward: float = 0.0, extra: Sequence[float] = ()) -> None:
+        """Append one step (`extra`: its values of the config's `extras`); emits a sequence when
+        `length` steps are open."""
+        extra = np.asarray(extra, np.float32)
+        if extra.shape != self._no_extra.shape:
+            raise ValueError(f"extra must hold {len(self._no_extra)} values {self.replay.config.extras}, got {extra.shape}")
         first_frame = self._add_frames(np.asarray(obs))
-        self._steps.append(_Step(first_frame, action, reward, discount, h, c, prev_action, prev_reward))
+        self._steps.append(_Step(first_frame, action, reward, discount, h, c, prev_action, prev_reward, extra,
+                                 self._last_extra))
+        self._last_extra = extra
         self._num_new += 1
         cfg = self.replay.config
         if len(self._steps) == cfg.length:
@@ -325,6 +363,7 @@ class SequenceWriter:
         self._steps, self._num_new = [], 0
         self._starts_episode = True
         self._in_episode = False
+        self._last_extra = self._no_extra
 
     def _emit(self) -> None:
         cfg = self.replay.config
@@ -344,6 +383,9 @@ class SequenceWriter:
         seq["h"], seq["c"] = np.asarray(first.h, np.float32), np.asarray(first.c, np.float32)
         seq["prev_action"], seq["prev_reward"] = np.int64(first.prev_action), np.float32(first.prev_reward)
         seq["episode_start"] = np.bool_(self._starts_episode)
+        seq["extra"] = np.zeros((cfg.length, len(self._no_extra)), np.float32)
+        seq["extra"][:count] = np.stack(steps.extra)
+        seq["prev_extra"] = first.prev_extra
         stride = cfg.length - cfg.overlap
         after = self._steps[stride] if count > stride else None
         zeros = np.zeros(cfg.state_size, np.float32)
