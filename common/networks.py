@@ -1,7 +1,7 @@
 """Network parts shared by the algorithm families: observation torsos."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,12 @@ from torch import nn
 
 from common.envs import SMALL_IMAGE_SIDE
 
+
+
+class LstmState(NamedTuple):
+    """A one-layer LSTM's state (R2D2, NGU): h, c [B, H] float32."""
+    h: torch.Tensor
+    c: torch.Tensor
 
 class ImageTorso(nn.Module):
     """Convolutions sized for the image, then one fully connected layer; ReLUs throughout.

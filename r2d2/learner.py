@@ -16,7 +16,7 @@ stored state, kept with this sequence too).
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,41 +24,11 @@ import torch
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
 from common.distributed.seams import ReplayClient
+from common.distributed.sequences import DeviceSequences, to_device
 from common.replay.sequence import SequenceBatch, SequenceBlock
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
-from r2d2.network import LstmState, R2D2Network, make_network
-
-
-class DeviceSequences(NamedTuple):
-    """A SequenceBatch as time-major tensors on the learner's device; T = steps, B = sequences."""
-    obs: torch.Tensor          # [T, B, *obs_shape]
-    action: torch.Tensor       # [T, B] int64: a_t
-    reward: torch.Tensor       # [T, B] float32: r_t
-    discount: torch.Tensor     # [T, B] float32: gamma, or 0 after a terminal step
-    mask: torch.Tensor         # [T, B] bool: False on padding
-    prev_action: torch.Tensor  # [T, B] int64: a_{t-1} (the LSTM's input)
-    prev_reward: torch.Tensor  # [T, B] float32: r_{t-1}
-    state: LstmState           # h, c [B, H]: the actor's state before step 0
-    next_state: LstmState      # h, c [B, H]: the actor's state before step `length - overlap`
-    episode_start: torch.Tensor  # [B] bool
-    weight: torch.Tensor       # [B] float32: importance weights
-    key: np.ndarray            # [B] int64: replay keys, for the priority update
-
-
-def to_device(batch: SequenceBatch, device: torch.device) -> DeviceSequences:
-    def move(array: np.ndarray, time_major: bool = False) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array.swapaxes(0, 1) if time_major else array))
-        return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
-
-    # the LSTM's previous action and reward: the stored ones before step 0, then the sequence's own
-    prev_action = np.concatenate([batch.prev_action[:, None], batch.action[:, :-1]], axis=1)  # [B, T]
-    prev_reward = np.concatenate([batch.prev_reward[:, None], batch.reward[:, :-1]], axis=1)
-    return DeviceSequences(
-        move(batch.obs, True), move(batch.action, True), move(batch.reward, True), move(batch.discount, True),
-        move(batch.mask, True), move(prev_action, True), move(prev_reward, True),
-        LstmState(move(batch.h), move(batch.c)), LstmState(move(batch.next_h), move(batch.next_c)),
-        move(batch.episode_start), move(batch.weight), batch.key)
+from r2d2.network import R2D2Network, make_network
 
 
 def q_discrepancy(q: torch.Tensor, q_true: torch.Tensor, valid: torch.Tensor) -> float:

@@ -7,19 +7,14 @@ carries zeros.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.networks import dueling_aggregate, make_torso
+from common.networks import LstmState, dueling_aggregate, make_torso
 from r2d2.config import Config
-
-
-class LstmState(NamedTuple):
-    h: torch.Tensor  # [B, H] float32
-    c: torch.Tensor  # [B, H] float32
 
 
 class R2D2Network(nn.Module):

@@ -12,7 +12,8 @@ from common.replay.sequence import SequenceReplay
 from r2d2.actor import Actor, greedy_policy
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
-from r2d2.learner import Learner, to_device
+from common.distributed.sequences import to_device
+from r2d2.learner import Learner
 from r2d2.network import LstmState, make_network
 from r2d2.train import replay_config
 
