@@ -95,8 +95,13 @@ class EpisodicMemory:
         self.mean_state = np.zeros((num_envs, 2), np.float64)
         self.params = params
 
-    def reset(self, env: int) -> None:
+    def reset(self, env: int, embedding: np.ndarray | None = None) -> None:
+        """Empty env's memory at an episode start; then hold `embedding` [D] (the first observation's),
+        if given, so that coming back to the start is not new."""
         self.sizes[env] = 0
+        if embedding is not None:
+            self.memory[env, 0] = embedding
+            self.sizes[env] = 1
 
     def step(self, embeddings: np.ndarray) -> np.ndarray:
         """embeddings: [E, D] of this step's observations -> r_episodic [E]; then adds them."""

@@ -1,0 +1,77 @@
+"""Train NGU (`python -m ngu.train`, or `--serial` for actors and learner in turn in one process).
+
+main(cfg) owns every process and shared object of the run, as R2D2's does: the shared sequence replay
+(with NGU's extra columns), the published model (Q-network, embedding and RND together), the progress
+counters, the rate-limit tensor, the actor processes and the evaluator. The learner runs in this
+process between the owner loop's checks, driven by the runtime's work objects.
+"""
+from __future__ import annotations
+
+import sys
+from functools import partial
+from typing import Any
+
+from torch import nn
+
+from common.cli import run_cli
+from common.counters import RunCounters
+from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
+                                             resume_note, start_actors)
+from common.distributed.params import PublishedParams
+from common.envs import is_atari
+from common.evaluation import PolicyFor
+from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
+from common.replay.sequence import SequenceReplay, SequenceReplayConfig
+from common.run import RunSummary
+from ngu.actor import EXTRAS, Actor, greedy_policy, run_actor
+from ngu.config import Config, make_config
+from ngu.learner import Learner
+
+
+def replay_config(cfg: Config, env: EnvProbe) -> SequenceReplayConfig:
+    """R2D2's sequence replay, with the intrinsic reward, behaviour probability and j of every step."""
+    return SequenceReplayConfig(
+        capacity=cfg.replay_capacity, obs_shape=env.obs_shape, state_size=cfg.lstm_size,
+        length=cfg.sequence_length, overlap=cfg.sequence_overlap, obs_dtype=env.obs_dtype, alpha=cfg.alpha,
+        frame_stack=env.stacked_frames, extras=EXTRAS)
+
+
+def run_meta(cfg: Config, net: nn.Module) -> dict[str, Any]:
+    """What this family's checkpoints must match to be resumed or evaluated."""
+    return checkpoint_meta(cfg, "ngu", net)
+
+
+def evaluation_policy(cfg: Config) -> PolicyFor:
+    """The evaluator's policy_for: greedy with j = 0, fed the previous reward (clipped on Atari, as the
+    actors saw it) and its own intrinsic reward."""
+    return partial(greedy_policy, clip=is_atari(cfg.env_id), cfg=cfg)
+
+
+def main(cfg: Config) -> RunSummary:
+    env = probe_env(cfg)
+    device = resolve_device(cfg.device)
+    counters = RunCounters(cfg.num_workers)
+    replay = SequenceReplay.create(replay_config(cfg, env))
+    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
+    try:
+        learner = Learner(cfg, env.obs_shape, env.num_actions, device, replay, counters)
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner), replay)
+        params = PublishedParams(learner.net)
+        mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
+        print(f"ngu on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, {cfg.num_policies} policies, learner on "
+              f"{device}, run dir {run.run_dir}", flush=True)
+        work = start_actors(cfg, run.supervisor, Actor, run_actor, replay, learner, params, counters)
+        run.start_evaluator(params.model, evaluation_policy(cfg))
+        return run.own(work)
+    finally:
+        if work is not None:
+            work.close()
+        replay.close()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(main, make_config, Config, argv, prog="python -m ngu.train")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
