@@ -64,23 +64,63 @@ def a3c_worker_steps(env_id: str, seconds: float, warmup_seconds: float) -> Rate
 def r2d2_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
     """Agent steps/s of one R2D2 actor (`r2d2.actor.Actor.step`: its envs, one batched LSTM step,
     sequence cutting, initial priorities, replay inserts)."""
-    from common.counters import RunCounters
-    from common.distributed.params import PublishedParams
-    from common.replay.sequence import SequenceReplay
     from r2d2.actor import Actor
     from r2d2.config import make_config
     from r2d2.network import make_network
     from r2d2.train import replay_config
 
+    return _sequence_actor_steps(Actor, make_config, make_network, replay_config, env_id, num_envs, seconds,
+                                 warmup_seconds)
+
+
+def ngu_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of one NGU actor (`ngu.actor.Actor.step`: R2D2's work, plus the embedding and RND
+    on the observations reached and the episodic k-NN of all its envs)."""
+    from ngu.actor import Actor
+    from ngu.config import make_config
+    from ngu.network import make_model
+    from ngu.train import replay_config
+
+    return _sequence_actor_steps(Actor, make_config, make_model, replay_config, env_id, num_envs, seconds,
+                                 warmup_seconds)
+
+
+def _sequence_actor_steps(actor_class: Any, make_config: Any, make_net: Any, replay_config: Any, env_id: str,
+                          num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
+    from common.counters import RunCounters
+    from common.distributed.params import PublishedParams
+    from common.replay.sequence import SequenceReplay
+
     cfg = make_config({"env_id": env_id, "num_workers": 1, "envs_per_actor": num_envs, "replay_capacity": 64})
     env = env_shape(env_id)
-    obs_shape, num_actions = env.obs_shape, env.num_actions
     replay = SequenceReplay.create(replay_config(cfg, env))
     try:
-        params = PublishedParams(make_network(cfg, obs_shape, num_actions))
-        return actor_rate(Actor(0, cfg, replay, params, RunCounters(1)), num_envs, seconds, warmup_seconds)
+        params = PublishedParams(make_net(cfg, env.obs_shape, env.num_actions))
+        return actor_rate(actor_class(0, cfg, replay, params, RunCounters(1)), num_envs, seconds, warmup_seconds)
     finally:
         replay.close()
+
+
+def episodic_knn_seconds(memory_size: int, num_envs: int, repeats: int, dim: int = 32) -> float:
+    """Seconds per call of NGU's batched episodic k-NN (`ngu.episodic.episodic_rewards`) over `num_envs`
+    memories of `memory_size` random embeddings of `dim` floats each (median of `repeats` calls)."""
+    import time
+
+    from ngu.episodic import EpisodicParams, episodic_rewards
+
+    rng = np.random.default_rng(0)
+    memory = rng.random((num_envs, memory_size, dim), dtype=np.float32)
+    sizes = np.full(num_envs, memory_size, np.int64)
+    mean_state = np.zeros((num_envs, 2))
+    p = EpisodicParams()
+    times = []
+    for _ in range(repeats + 1):  # the first call compiles (or loads the cache)
+        queries = rng.random((num_envs, dim), dtype=np.float32)
+        start = time.perf_counter()
+        episodic_rewards(memory, sizes, queries, mean_state, p.k, p.cluster_distance, p.kernel_epsilon, p.c,
+                         p.max_similarity)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
 
 
 def sequence_block(replay: Any, num: int, rng: np.random.Generator) -> Any:

@@ -1,12 +1,15 @@
 """Process and shared-memory inspection for the tests."""
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +104,30 @@ def interrupt_like_a_terminal(proc: subprocess.Popen, log: Path) -> str:
     assert "interrupted" in text and "Traceback" not in text
     assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
     return text
+
+
+def left_behind(shm_before: set[str]) -> set[str]:
+    """New /dev/shm entries that no other live process maps (runs of other people on the box make their
+    own semaphores while a test runs; those are not ours to count)."""
+    new = shm_entries() - shm_before
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        if maps.parent.name == str(os.getpid()) or not new:
+            continue
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue
+        new = {name for name in new if name not in text}
+    return new
+
+
+def finite_model(checkpoint) -> dict:
+    payload = torch.load(checkpoint, weights_only=True)
+    assert all(torch.isfinite(t).all() for t in payload["model"].values())
+    return payload
+
+
+def logged_updates(run: Path) -> list[int]:
+    """The updates column of a run's metrics.csv."""
+    metrics = run / "metrics.csv"
+    return [int(row["updates"]) for row in csv.DictReader(open(metrics))] if metrics.is_file() else []

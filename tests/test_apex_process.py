@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from apex.train import cli
-from tests.helpers import (ROOT, children_of, interrupt_like_a_terminal, one_error_line, processes_in_group, shm_entries,
-                           start_training, wait_for)
+from tests.helpers import (ROOT, children_of, interrupt_like_a_terminal, logged_updates, one_error_line,
+                           processes_in_group, shm_entries, start_training, wait_for)
 
 FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -17,12 +17,6 @@ FAST = ["--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-second
 
 def child_pids(pid):
     return [child for child, cmd in children_of(pid) if "spawn_main" in cmd]
-
-
-def logged_updates(run):
-    """The updates column of metrics.csv."""
-    metrics = run / "metrics.csv"
-    return [int(row.split(",")[3]) for row in metrics.read_text().splitlines()[1:]] if metrics.is_file() else []
 
 
 def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):

@@ -32,8 +32,8 @@ from common.distributed.gradients import GradientSlots, is_fresh
 from common.distributed.param_server import ParameterServer, ParameterServerWork
 from common.distributed.params import PublishedParams
 from common.replay.transition import TransitionReplay, TransitionReplayConfig, TransitionWriter
-from tests.helpers import (ROOT, children_of, one_error_line, processes_in_group, shm_entries, start_training,
-                           wait_for)
+from tests.helpers import (ROOT, children_of, logged_updates, one_error_line, processes_in_group, shm_entries,
+                           start_training, wait_for)
 
 FAST = ["--gorila", "--env-id", "CartPole-v1", "--num-workers", "2", "--eval-interval-seconds", "1",
         "--log-interval-seconds", "0.5"]
@@ -235,11 +235,6 @@ def test_atari_smoke(tmp_path):
 
 def child_pids(pid):
     return [child for child, cmd in children_of(pid) if "spawn_main" in cmd]
-
-
-def logged_updates(run):
-    metrics = run / "metrics.csv"
-    return [int(row.split(",")[3]) for row in metrics.read_text().splitlines()[1:]] if metrics.is_file() else []
 
 
 def unowned_new_shm(before: set[str]) -> set[str]:

@@ -10,6 +10,7 @@ import torch
 
 import a3c.train
 import apex.train
+import ngu.train
 import r2d2.train
 from apex.config import make_config as apex_config
 from common.recipe import EnvProbe
@@ -17,7 +18,7 @@ from common.replay.base import ReplayBase
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
 from tests.helpers import one_error_line
 
-CLIS = {"a3c": a3c.train.cli, "apex": apex.train.cli, "r2d2": r2d2.train.cli}
+CLIS = {"a3c": a3c.train.cli, "apex": apex.train.cli, "r2d2": r2d2.train.cli, "ngu": ngu.train.cli}
 NO_EVAL = ["--eval-interval-seconds", "0"]
 
 

@@ -6,7 +6,6 @@ import math
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,32 +13,12 @@ import torch
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
 from r2d2.train import cli, main
-from tests.helpers import children_of, one_error_line, processes_in_group, shm_entries, start_training, wait_for
+from tests.helpers import (children_of, finite_model, left_behind, logged_updates, one_error_line, processes_in_group,
+                           shm_entries, start_training, wait_for)
 
 SMALL = {"env_id": ENV_ID, "num_workers": 2, "envs_per_actor": 2, "learning_starts": 16, "batch_size": 8,
          "lstm_size": 16, "hidden_size": 16, "diagnostic_interval": 5, "samples_per_insert": 0.0,
          "sequence_length": 8, "sequence_overlap": 4, "burn_in": 4}
-
-
-def left_behind(shm_before: set[str]) -> set[str]:
-    """New /dev/shm entries that no other live process maps (runs of other people on the box make their
-    own semaphores while a test runs; those are not ours to count)."""
-    new = shm_entries() - shm_before
-    for maps in Path("/proc").glob("[0-9]*/maps"):
-        if maps.parent.name == str(os.getpid()) or not new:
-            continue
-        try:
-            text = maps.read_text()
-        except OSError:
-            continue
-        new = {name for name in new if name not in text}
-    return new
-
-
-def finite_model(checkpoint) -> dict:
-    payload = torch.load(checkpoint, weights_only=True)
-    assert all(torch.isfinite(t).all() for t in payload["model"].values())
-    return payload
 
 
 def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
@@ -57,11 +36,6 @@ def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
     assert all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
     gc.collect()  # the replay's locks are named semaphores, gone once their objects are
     assert not left_behind(shm_before), "no shared array or lock is left"
-
-
-def logged_updates(run):
-    metrics = run / "metrics.csv"
-    return [int(row["updates"]) for row in csv.DictReader(open(metrics))] if metrics.is_file() else []
 
 
 def test_a_killed_actor_is_restarted_and_ctrl_c_saves_and_exits(tmp_path):

@@ -1,0 +1,161 @@
+"""NGU on this box: what the intrinsic reward costs an actor, the episodic k-NN against memory size,
+and NGU against R2D2 on the hard-exploration chain.
+
+    python -m benchmarks.ngu --out benchmarks/results/ngu
+
+- actors: one R2D2 actor process and one NGU actor process (`ngu.actor.Actor.step`), each a fresh
+  process with one torch thread and its family's default envs, timed in turn (R2D2, NGU, R2D2, NGU,
+  ...) on each game; the table gives each repeat's agent steps/s and NGU's fraction of the R2D2 run
+  beside it. The goal: NGU's actor keeps at least half of R2D2's speed.
+- knn: seconds per call of the batched episodic k-NN (`ngu.episodic.episodic_rewards`) for each memory
+  size and number of envs, 32-float embeddings.
+- chain: NGU and R2D2 in serial mode with seed 0 on `common.chain:Chain-v0`, one after the other, for
+  the same wall-clock time each, their greedy evaluations (NGU's with j = 0) against env steps and
+  wall seconds, as a PNG.
+
+Writes <out>/actors.{md,csv}, knn.{md,csv}, chain.{md,csv,png}.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import in_fresh_process, load_average, write_table
+from benchmarks.workloads import episodic_knn_seconds, ngu_actor_steps, r2d2_actor_steps
+
+
+def actor_rows(games: list[str], seconds: float, repeats: int) -> list[dict[str, Any]]:
+    from r2d2.config import make_config
+
+    rows = []
+    for game in games:
+        num_envs = make_config({"env_id": game}).envs_per_actor
+        for repeat in range(repeats):
+            r2d2 = in_fresh_process(r2d2_actor_steps, game, num_envs, seconds, 2.0)
+            ngu = in_fresh_process(ngu_actor_steps, game, num_envs, seconds, 2.0)
+            rows.append({"env": game, "envs per actor": num_envs, "repeat": repeat + 1,
+                         "R2D2 steps/s": round(r2d2.per_second), "NGU steps/s": round(ngu.per_second),
+                         "NGU / R2D2": round(ngu.per_second / r2d2.per_second, 3),
+                         "NGU / R2D2 per CPU-s": round(ngu.per_cpu_second / r2d2.per_cpu_second, 3)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def actor_notes(rows: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    for game in dict.fromkeys(row["env"] for row in rows):
+        ratios = [row["NGU / R2D2"] for row in rows if row["env"] == game]
+        notes.append(f"{game}: NGU's actor runs at {min(ratios):.2f} to {max(ratios):.2f} of R2D2's speed (median "
+                     f"{statistics.median(ratios):.2f}) over {len(ratios)} paired runs: "
+                     f"{'meets' if min(ratios) >= 0.5 else 'misses' if max(ratios) < 0.5 else 'straddles'} "
+                     f"the goal of at least half.")
+    return notes
+
+
+def knn_rows(sizes: list[int], env_counts: list[int], repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for size in sizes:
+        for envs in env_counts:
+            seconds = in_fresh_process(episodic_knn_seconds, size, envs, repeats, torch_threads=None)
+            rows.append({"memory size": size, "envs": envs, "us per call": round(seconds * 1e6, 1),
+                         "us per env": round(seconds * 1e6 / envs, 1)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def eval_curve(run_dir: Path) -> list[dict[str, float]]:
+    with open(run_dir / "eval.csv") as f:
+        return [{"env_steps": int(row["env_steps"]), "wall_seconds": float(row["wall_seconds"]),
+                 "eval_return_mean": float(row["eval_return_mean"])} for row in csv.DictReader(f)]
+
+
+def chain_rows(seconds: float) -> list[dict[str, Any]]:
+    from common.chain import ENV_ID
+    from ngu.config import make_config as ngu_config
+    from ngu.train import main as ngu_main
+    from r2d2.config import make_config as r2d2_config
+    from r2d2.train import main as r2d2_main
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make_config, main in (("NGU", ngu_config, ngu_main), ("R2D2", r2d2_config, r2d2_main)):
+            run_dir = Path(tmp) / name
+            main(make_config({"env_id": ENV_ID, "serial": True, "seed": 0, "num_workers": 1,
+                              "max_seconds": seconds, "run_dir": str(run_dir)}))
+            rows += [{"agent": name, **point} for point in eval_curve(run_dir)]
+    return rows
+
+
+def chain_notes(rows: list[dict[str, Any]], far: float) -> list[str]:
+    notes = []
+    for agent in dict.fromkeys(row["agent"] for row in rows):
+        mine = [row for row in rows if row["agent"] == agent]
+        first = next((row for row in mine if row["eval_return_mean"] >= far), None)
+        reached = (f"first evaluation at {far:g} at {first['env_steps']:,} steps ({first['wall_seconds']:.0f} s)"
+                   if first else f"no evaluation at {far:g}")
+        notes.append(f"{agent}: {len(mine)} evaluations, best {max(r['eval_return_mean'] for r in mine):g}, final "
+                     f"{mine[-1]['eval_return_mean']:g}; {reached}.")
+    return notes
+
+
+def plot_chain(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for agent in dict.fromkeys(row["agent"] for row in rows):
+        mine = [row for row in rows if row["agent"] == agent]
+        for ax, x in zip(axes, ("env_steps", "wall_seconds")):
+            ax.plot([row[x] for row in mine], [row["eval_return_mean"] for row in mine], label=agent)
+    for ax, label in zip(axes, ("env steps", "wall seconds")):
+        ax.set_xlabel(label)
+        ax.set_ylabel("greedy evaluation return (10 games)")
+        ax.axhline(10.0, color="grey", lw=0.5, ls="--")
+        ax.axhline(1.0, color="grey", lw=0.5, ls=":")
+        ax.legend()
+    fig.suptitle("common.chain:Chain-v0 (near reward 1, far reward 10), serial mode, seed 0")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ngu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--games", nargs="+", default=["ALE/Pong-v5", "CartPole-v1"])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per actor run")
+    parser.add_argument("--repeats", type=int, default=3, help="R2D2/NGU actor pairs per game")
+    parser.add_argument("--knn-sizes", type=int, nargs="+", default=[1_000, 10_000, 30_000])
+    parser.add_argument("--knn-envs", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--knn-repeats", type=int, default=50)
+    parser.add_argument("--chain-seconds", type=float, default=240.0, help="wall seconds of each chain run")
+    parser.add_argument("--parts", nargs="+", default=["actors", "knn", "chain"], choices=["actors", "knn", "chain"])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ngu"))
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks.ngu " + " ".join(sys.argv[1:] if argv is None else argv)
+    if "actors" in args.parts:
+        load = load_average()
+        rows = actor_rows(args.games, args.seconds, args.repeats)
+        print(write_table("actors", list(rows[0]), rows, command, load, actor_notes(rows), args.out))
+    if "knn" in args.parts:
+        load = load_average()
+        rows = knn_rows(args.knn_sizes, args.knn_envs, args.knn_repeats)
+        print(write_table("knn", list(rows[0]), rows, command, load, [], args.out))
+    if "chain" in args.parts:
+        from common.chain import LARGE
+
+        load = load_average()
+        rows = chain_rows(args.chain_seconds)
+        print(write_table("chain", list(rows[0]), rows, command, load, chain_notes(rows, LARGE), args.out))
+        plot_chain(rows, args.out / "chain.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""NGU as R2D2 is held to it: actor processes and the learner leave nothing behind, a killed actor is
+restarted and Ctrl-C saves, serial mode is deterministic and resumes, bad input gets one line, Atari runs."""
+import gc
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from common.chain import ENV_ID
+from ngu.config import make_config
+from ngu.train import cli, main
+from tests.helpers import (children_of, finite_model, left_behind, logged_updates, one_error_line, processes_in_group,
+                           shm_entries, start_training, wait_for)
+
+SMALL = {"env_id": ENV_ID, "num_workers": 2, "envs_per_actor": 2, "learning_starts": 16, "batch_size": 8,
+         "lstm_size": 16, "hidden_size": 16, "samples_per_insert": 0.0, "num_policies": 4,
+         "sequence_length": 8, "sequence_overlap": 4, "burn_in": 4, "episodic_capacity": 64}
+
+
+def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
+    shm_before = shm_entries()
+    summary = main(make_config({**SMALL, "max_seconds": 15.0, "eval_interval_seconds": 2.0, "eval_episodes": 3,
+                                "run_dir": str(tmp_path)}))
+    assert summary.stop_reason.startswith("reached --max-seconds")
+    payload = finite_model(summary.checkpoint)
+    assert payload["updates"] > 10 and payload["meta"]["algo"] == "ngu"
+    assert payload["model"]["rnd.obs_count"] > 0, "RND's observation statistics were fed"
+    assert summary.eval_means, "the evaluator ran"
+    assert all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
+    gc.collect()  # the replay's locks are named semaphores, gone once their objects are
+    assert not left_behind(shm_before), "no shared array or lock is left"
+
+
+def test_a_killed_actor_is_restarted_and_ctrl_c_saves_and_exits(tmp_path):
+    shm_before = shm_entries()
+    run = tmp_path / "run"
+    proc = start_training("ngu.train", "--env-id", ENV_ID, "--num-workers", "2", "--learning-starts", "16",
+                          "--eval-interval-seconds", "0", "--log-interval-seconds", "0.5", "--run-dir", str(run),
+                          log=tmp_path / "log")
+    spawned = lambda: [pid for pid, cmd in children_of(proc.pid) if "spawn_main" in cmd]  # noqa: E731
+    assert wait_for(lambda: len(spawned()) >= 2, 60), "actors start"
+    assert wait_for(lambda: logged_updates(run)[-1:] > [0], 60), "the learner is updating"
+    victim = sorted(spawned())[0]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: victim not in spawned() and len(spawned()) >= 2, 15), "a replacement starts"
+    updates_after_kill = logged_updates(run)[-1]
+    assert wait_for(lambda: logged_updates(run)[-1] > updates_after_kill, 30), "the learner goes on"
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+    assert time.monotonic() - started < 10
+    log = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, log
+    assert f"(pid {victim}) died with exit code -9" in log and "Traceback" not in log
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    assert not left_behind(shm_before), "no /dev/shm segment is left"
+    payload = finite_model(sorted(run.glob("ckpt-*.pt"))[-1])
+    assert payload["meta"]["algo"] == "ngu" and payload["updates"] > 0 and "aux_optimizer" in payload
+
+
+def test_serial_mode_is_deterministic_and_resumes(tmp_path):
+    base = {**SMALL, "serial": True, "num_workers": 1, "eval_interval_seconds": 0.0}
+    runs = [main(make_config({**base, "total_steps": 800, "run_dir": str(tmp_path / name)})) for name in "ab"]
+    first, again = (torch.load(run.checkpoint, weights_only=True) for run in runs)
+    assert first["updates"] > 0
+    for name, tensor in first["model"].items():
+        assert torch.equal(tensor, again["model"][name]), name
+    resumed = main(make_config({"resume": str(tmp_path / "a"), "total_steps": 1600}))
+    after = torch.load(resumed.checkpoint, weights_only=True)
+    assert first["counters"]["steps"].sum() == 800 and after["counters"]["steps"].sum() == 1600
+    assert after["updates"] > first["updates"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
+    (["--num-policies", "0"], "--num-policies must be positive"),
+    (["--gamma-min", "0.999"], "--gamma-min 0.999 is above --gamma"),
+    (["--max-modulation", "0.5"], "--max-modulation must be at least 1"),
+    (["--retrace-lambda", "1.5"], "--retrace-lambda must be in [0, 1]"),
+    (["--resume", "/nonexistent/run"], "cannot resume"),
+])
+def test_bad_input_gives_one_clear_line(capsys, argv, expected):
+    assert expected in one_error_line(cli, capsys, argv)
+
+
+def test_atari_smoke(tmp_path):
+    cfg = make_config({"env_id": "ALE/Pong-v5", "serial": True, "num_workers": 1, "envs_per_actor": 2,
+                       "total_steps": 300, "sequence_length": 20, "sequence_overlap": 10, "burn_in": 10,
+                       "learning_starts": 8, "batch_size": 4, "replay_capacity": 64, "lstm_size": 32,
+                       "hidden_size": 32, "num_policies": 4, "episodic_capacity": 500, "eval_interval_seconds": 0.0,
+                       "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    assert summary.env_steps >= 300
+    payload = finite_model(summary.checkpoint)
+    assert payload["updates"] > 0
+    assert payload["model"]["q.torso.conv1.weight"].shape == (16, 4, 8, 8)
+    # features, one-hot action, extrinsic reward, intrinsic reward, one-hot j
+    assert payload["model"]["q.lstm.weight_ih_l0"].shape == (4 * 32, 32 + 6 + 1 + 1 + 4)
+    assert payload["model"]["embedding.torso.conv1.weight"].shape == (16, 4, 8, 8)
