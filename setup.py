@@ -5,7 +5,7 @@ setup(
     name="asyncrl",
     version="0.1.0",
     description="Asynchronous and distributed-replay deep RL on one many-core workstation and one GPU",
-    packages=["a3c", "apex", "r2d2", "ngu", "common", "common.replay", "common.distributed", "benchmarks"],
+    packages=["a3c", "apex", "r2d2", "ngu", "agent57", "common", "common.replay", "common.distributed", "benchmarks"],
     python_requires=">=3.10",
     install_requires=[
         # torch is installed first by the Makefile (the CPU wheel, or whatever build is already present);

@@ -30,16 +30,8 @@ from common.distributed.sequences import DeviceSequences, to_device
 from common.replay.sequence import SequenceBatch, SequenceBlock
 from ngu.config import Config
 from ngu.family import betas
-from ngu.loss import ngu_loss, retrace_targets, retrace_traces
-from ngu.network import NGUModel, inverse_dynamics_loss, make_model
-
-
-def last_transitions(mask: torch.Tensor, count: int) -> torch.Tensor:
-    """[T - 1, B] bool: the last `count` steps t of each sequence whose next observation is stored too.
-    mask: [T, B] bool."""
-    pairs = mask[:-1] & mask[1:]
-    from_end = pairs.flip(0).cumsum(0).flip(0)  # pairs at or after t
-    return pairs & (from_end <= count)
+from ngu.loss import aux_loss, aux_transitions, ngu_loss, retrace_targets, retrace_traces
+from ngu.network import NGUModel, make_model
 
 
 class Learner:
@@ -93,11 +85,9 @@ class Learner:
 
     def update_aux(self, batch: DeviceSequences) -> float:
         """One step of the embedding's inverse model and RND's predictor; returns their summed loss."""
-        chosen = last_transitions(batch.mask, self.cfg.aux_steps)
-        obs, next_obs, action = batch.obs[:-1][chosen], batch.obs[1:][chosen], batch.action[:-1][chosen]
+        obs, next_obs, action = aux_transitions(batch.obs, batch.action, batch.mask, self.cfg.aux_steps)
         self.net.rnd.update_obs_stats(next_obs)
-        loss = (inverse_dynamics_loss(self.net.embedding, obs, next_obs, action)
-                + self.net.rnd.error(next_obs).mean())
+        loss = aux_loss(self.net.embedding, self.net.rnd, obs, next_obs, action)
         self.aux_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.aux_parameters, self.cfg.max_grad_norm)

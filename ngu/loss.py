@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from apex.loss import PRIORITY_FLOOR
+from ngu.network import RND, EmbeddingNetwork, inverse_dynamics_loss
 from r2d2.loss import RESCALE_EPS, priority_mix, value_rescale, value_rescale_inv
 
 
@@ -71,3 +72,25 @@ def ngu_loss(q_tm1: torch.Tensor, y: torch.Tensor, trainable: torch.Tensor, weig
     per_sequence = 0.5 * (td * td).sum(dim=0) / trained.sum(dim=0).clamp(min=1)
     priority = priority_mix(td.detach().abs(), trained, eta).clamp(min=PRIORITY_FLOOR)
     return (weight * per_sequence).mean(), priority
+
+
+def last_transitions(mask: torch.Tensor, count: int) -> torch.Tensor:
+    """[T - 1, B] bool: the last `count` steps t of each sequence whose next observation is stored too.
+    mask: [T, B] bool."""
+    pairs = mask[:-1] & mask[1:]
+    from_end = pairs.flip(0).cumsum(0).flip(0)  # pairs at or after t
+    return pairs & (from_end <= count)
+
+
+def aux_transitions(obs: torch.Tensor, action: torch.Tensor, mask: torch.Tensor,
+                    count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The transitions the embedding and RND train on (Appendix A: the last 5 of each sequence).
+    obs: [T, B, *obs_shape]; action, mask: [T, B] -> (x_t, x_{t+1}, a_t), [M, ...] each."""
+    chosen = last_transitions(mask, count)
+    return obs[:-1][chosen], obs[1:][chosen], action[:-1][chosen]
+
+
+def aux_loss(embedding: EmbeddingNetwork, rnd: RND, obs: torch.Tensor, next_obs: torch.Tensor,
+             action: torch.Tensor) -> torch.Tensor:
+    """The embedding's inverse-dynamics cross-entropy plus RND's mean squared prediction error on x_{t+1}."""
+    return inverse_dynamics_loss(embedding, obs, next_obs, action) + rnd.error(next_obs).mean()

@@ -22,7 +22,8 @@ from common.replay.sequence import SequenceReplay
 from ngu.actor import EXTRAS, Actor, behaviour_probs
 from ngu.config import make_config
 from ngu.family import betas, gammas
-from ngu.learner import Learner, last_transitions
+from ngu.learner import Learner
+from ngu.loss import last_transitions
 from ngu.network import make_model
 from ngu.train import replay_config
 
