@@ -12,8 +12,7 @@ Priorities: max(p_e, p_i) of the two heads' R2D2 mixes of |TD|. Each head trains
 whatever its j, so a sequence is worth replaying when either head has much to learn from it; a mean
 would halve a large error of one head when the other already fits.
 
-The embedding and RND train as NGU's, on the last `aux_steps` transitions of each sequence
-(`ngu.loss.aux_transitions`), with their own Adam.
+The embedding and RND train as NGU's (`ngu.intrinsic.IntrinsicTrainer`).
 """
 from __future__ import annotations
 
@@ -22,20 +21,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from agent57.config import Config
 from agent57.network import Agent57Model, make_model, mixed_q, split_state
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
 from common.distributed.seams import ReplayClient
-from common.distributed.sequences import DeviceSequences, to_device
+from common.distributed.sequences import DeviceSequences, SequenceSampling
 from common.replay.sequence import SequenceBatch, SequenceBlock
 from ngu.family import betas
-from ngu.loss import aux_loss, aux_transitions, ngu_loss, retrace_targets, retrace_traces
+from ngu.intrinsic import IntrinsicTrainer
+from ngu.loss import ngu_loss, retrace_targets, retrace_traces
 
 
-class Learner:
+class Learner(SequenceSampling):
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
                  replay: ReplayClient[SequenceBlock, SequenceBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
@@ -44,20 +43,11 @@ class Learner:
         self.target = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.Adam([*self.net.q_e.parameters(), *self.net.q_i.parameters()], lr=cfg.lr,
                                           eps=cfg.adam_eps)
-        self.aux_parameters = [*self.net.embedding.parameters(), *self.net.rnd.predictor.parameters()]
-        self.aux_optimizer = torch.optim.Adam(self.aux_parameters, lr=cfg.aux_lr)
+        self.intrinsic = IntrinsicTrainer(self.net.embedding, self.net.rnd, cfg.aux_lr, cfg.aux_steps,
+                                          cfg.max_grad_norm)
         self.betas = torch.tensor(betas(cfg.num_policies, cfg.intrinsic_beta), dtype=torch.float32, device=device)
         self.updates = 0
         self.rng = np.random.default_rng(cfg.seed + 7)
-
-    def ready(self) -> bool:
-        return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
-
-    def sample(self) -> DeviceSequences:
-        return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
-
-    def burn_in_lengths(self, batch: DeviceSequences) -> torch.Tensor:
-        return torch.where(batch.episode_start, 0, self.cfg.burn_in).long()
 
     def q_values(self, batch: DeviceSequences) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """[(online Q, target Q)] of Q_e and of Q_i, [T, B, A] each (online with gradient after the burn-in)."""
@@ -92,29 +82,17 @@ class Learner:
             priorities.append(priority)
         return total, torch.maximum(*priorities), targets
 
-    def update_aux(self, batch: DeviceSequences) -> float:
-        """One step of the embedding's inverse model and RND's predictor; returns their summed loss."""
-        obs, next_obs, action = aux_transitions(batch.obs, batch.action, batch.mask, self.cfg.aux_steps)
-        self.net.rnd.update_obs_stats(next_obs)
-        loss = aux_loss(self.net.embedding, self.net.rnd, obs, next_obs, action)
-        self.aux_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.aux_parameters, self.cfg.max_grad_norm)
-        self.aux_optimizer.step()
-        self.aux_optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
     def update(self, batch: DeviceSequences) -> np.ndarray:
         """One gradient step on `batch`; writes its new priorities; returns them, [B] float32."""
-        self.update_aux(batch)
+        self.intrinsic.update(batch.obs, batch.action, batch.mask)
         loss, priority, _ = self.retrace_losses(batch, self.q_values(batch))
         priority = priority.detach().cpu().numpy()
         finish_update(self, loss, self.cfg.max_grad_norm, self.cfg.target_update_interval, batch.key, priority)
         return priority
 
     def state_dict(self) -> dict[str, Any]:
-        return {**learner_state(self), "aux_optimizer": self.aux_optimizer.state_dict()}
+        return {**learner_state(self), "aux_optimizer": self.intrinsic.state_dict()}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         load_learner_state(self, saved)
-        self.aux_optimizer.load_state_dict(saved["aux_optimizer"])
+        self.intrinsic.load_state_dict(saved["aux_optimizer"])

@@ -11,7 +11,7 @@ against env frames: mean over seeds and min-max band); <out>/summary.md has ever
 Cores: every run is given the same --cores C (default: all of this box's):
   a3c, a3c-lstm, q1, sarsa1, nstep-q, reinforce: C worker processes (each acts and learns);
   a2c: one process stepping --num-envs envs (its default) and learning, whatever C is;
-  apex, r2d2: C - 1 actor processes (at least 1) and the learner in the train process;
+  apex, r2d2, ngu, agent57: C - 1 actor processes (at least 1) and the learner in the train process;
   gorila: C - 1 bundle processes (at least 1) and the parameter server in the train process;
   dqn: `apex.train --serial`, actors and learner in turn in one process, whatever C is.
 Every run also has an evaluator process playing greedy games every --eval-interval-seconds.
@@ -23,6 +23,7 @@ score (HNS 1) on ALE games (14.6 Pong, 30.5 Breakout).
     python -m benchmarks.compare --preset quick                          # 2 envs x 6 algos x 2 seeds x 25 s
     python -m benchmarks.compare --preset atari --max-seconds 7200 --seeds 3   # on a workstation
     python -m benchmarks.compare --preset minatar                        # 5M frames each, 2 games x 8 algos x 3 seeds
+    python -m benchmarks.compare --preset exploration                    # the chain and CartPole, r2d2 ngu agent57
     python -m benchmarks.compare --preset quick --report-only            # redraw from the saved runs
     python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c apex --seeds 1 --max-seconds 30 --out /tmp/c
     python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c a2c --seeds 3 --max-seconds 60 \
@@ -54,7 +55,7 @@ from common.atari_scores import SCORES, game_name, human_normalized_score
 from common.envs import frames_per_step, is_atari
 from common.logger import read_csv
 
-ALGOS = (*ASYNC_ALGOS, "apex", "dqn", "r2d2", "gorila")
+ALGOS = (*ASYNC_ALGOS, "apex", "dqn", "r2d2", "gorila", "ngu", "agent57")
 RESULTS = Path("benchmarks/results/compare")
 CURVE_POINTS = 200
 
@@ -81,6 +82,10 @@ PRESETS = {
         "Acrobot-v1": {algo: ("--gamma", "0.99") for algo in POLICY_ALGOS},
     }),
     "atari": Preset(("ALE/Pong-v5", "ALE/Breakout-v5"), max_seconds=3600.0, seeds=3, eval_interval_seconds=120.0),
+    # The hard-exploration chain (far reward 10, a distractor of 1 next to the start) and a dense task:
+    # what the intrinsic reward buys, and what it costs where there is nothing to find.
+    "exploration": Preset(("common.chain:Chain-v0", "CartPole-v1"), algos=("r2d2", "ngu", "agent57"),
+                          max_seconds=300.0, seeds=2),
     # MinAtar's published curves are at 5M frames (one frame per step; sticky actions 0.1 are MinAtar's
     # own default): every method stops there, the wall-clock budget only bounds a run that is too slow.
     "minatar": Preset(("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"), max_seconds=4 * 3600.0, seeds=3,
@@ -123,11 +128,16 @@ def threshold_for(env_id: str) -> float:
     """The human score on ALE games, gymnasium's reward_threshold elsewhere (nan when there is none)."""
     if is_atari(env_id):
         return SCORES[game_name(env_id)][1] if game_name(env_id) in SCORES else math.nan
+    import importlib
+
     import gymnasium as gym
 
     try:
+        if ":" in env_id:  # "module:Name-v0": gymnasium.make imports the module, gymnasium.spec does not
+            module, env_id = env_id.split(":", 1)
+            importlib.import_module(module)
         threshold = gym.spec(env_id).reward_threshold
-    except gym.error.Error:
+    except (gym.error.Error, ImportError):
         return math.nan
     return math.nan if threshold is None else float(threshold)
 

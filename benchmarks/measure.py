@@ -137,7 +137,7 @@ def train_module(algo: str) -> list[str]:
     if algo in ASYNC_ALGOS:
         return ["a3c.train", "--algo", algo]
     return {"apex": ["apex.train"], "dqn": ["apex.train", "--serial"], "r2d2": ["r2d2.train"],
-            "gorila": ["apex.train", "--gorila"]}[algo]
+            "gorila": ["apex.train", "--gorila"], "ngu": ["ngu.train"], "agent57": ["agent57.train"]}[algo]
 
 
 def first_reaching(evals: list[dict[str, float]], threshold: float) -> dict[str, float] | None:

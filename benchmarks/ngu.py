@@ -1,19 +1,22 @@
-"""NGU on this box: what the intrinsic reward costs an actor, the episodic k-NN against memory size,
-and NGU against R2D2 on the hard-exploration chain.
+"""NGU and Agent57 on this box: what the intrinsic reward (and Agent57's second network) costs an
+actor and a learner, the episodic k-NN against memory size, and both against R2D2 on the
+hard-exploration chain.
 
     python -m benchmarks.ngu --out benchmarks/results/ngu
 
-- actors: one R2D2 actor process and one NGU actor process (`ngu.actor.Actor.step`), each a fresh
-  process with one torch thread and its family's default envs, timed in turn (R2D2, NGU, R2D2, NGU,
-  ...) on each game; the table gives each repeat's agent steps/s and NGU's fraction of the R2D2 run
-  beside it. The goal: NGU's actor keeps at least half of R2D2's speed.
+- actors: one R2D2, one NGU (`ngu.actor.Actor.step`) and one Agent57 actor process, each a fresh
+  process with one torch thread and its family's default envs, timed in turn (R2D2, NGU, Agent57,
+  R2D2, ...) on each game; the table gives each repeat's agent steps/s and NGU's and Agent57's
+  fractions of the R2D2 run beside them. The goal: NGU's actor keeps at least half of R2D2's speed.
+- learners: NGU's and Agent57's learner updates/s on CPU with their defaults for each game, on a
+  replay of 256 sequences filled by their own actor.
 - knn: seconds per call of the batched episodic k-NN (`ngu.episodic.episodic_rewards`) for each memory
   size and number of envs, 32-float embeddings.
-- chain: NGU and R2D2 in serial mode with seed 0 on `common.chain:Chain-v0`, one after the other, for
-  the same wall-clock time each, their greedy evaluations (NGU's with j = 0) against env steps and
-  wall seconds, as a PNG.
+- chain: NGU, Agent57 (--eval-policy exploit) and R2D2 in serial mode with seed 0 on
+  `common.chain:Chain-v0`, one after the other, for the same wall-clock time each, their greedy
+  evaluations (j = 0 for NGU and Agent57) against env steps and wall seconds, as a PNG.
 
-Writes <out>/actors.{md,csv}, knn.{md,csv}, chain.{md,csv,png}.
+Writes <out>/actors.{md,csv}, learners.{md,csv}, knn.{md,csv}, chain.{md,csv,png}.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import in_fresh_process, load_average, write_table
-from benchmarks.workloads import episodic_knn_seconds, ngu_actor_steps, r2d2_actor_steps
+from benchmarks.workloads import (agent57_actor_steps, episodic_knn_seconds, ngu_actor_steps, novelty_learner_updates,
+                                  r2d2_actor_steps)
 
 
 def actor_rows(games: list[str], seconds: float, repeats: int) -> list[dict[str, Any]]:
@@ -38,9 +42,12 @@ def actor_rows(games: list[str], seconds: float, repeats: int) -> list[dict[str,
         for repeat in range(repeats):
             r2d2 = in_fresh_process(r2d2_actor_steps, game, num_envs, seconds, 2.0)
             ngu = in_fresh_process(ngu_actor_steps, game, num_envs, seconds, 2.0)
+            agent57 = in_fresh_process(agent57_actor_steps, game, num_envs, seconds, 2.0)
             rows.append({"env": game, "envs per actor": num_envs, "repeat": repeat + 1,
                          "R2D2 steps/s": round(r2d2.per_second), "NGU steps/s": round(ngu.per_second),
+                         "Agent57 steps/s": round(agent57.per_second),
                          "NGU / R2D2": round(ngu.per_second / r2d2.per_second, 3),
+                         "Agent57 / R2D2": round(agent57.per_second / r2d2.per_second, 3),
                          "NGU / R2D2 per CPU-s": round(ngu.per_cpu_second / r2d2.per_cpu_second, 3)})
             print(rows[-1], flush=True)
     return rows
@@ -49,12 +56,28 @@ def actor_rows(games: list[str], seconds: float, repeats: int) -> list[dict[str,
 def actor_notes(rows: list[dict[str, Any]]) -> list[str]:
     notes = []
     for game in dict.fromkeys(row["env"] for row in rows):
-        ratios = [row["NGU / R2D2"] for row in rows if row["env"] == game]
-        notes.append(f"{game}: NGU's actor runs at {min(ratios):.2f} to {max(ratios):.2f} of R2D2's speed (median "
-                     f"{statistics.median(ratios):.2f}) over {len(ratios)} paired runs: "
-                     f"{'meets' if min(ratios) >= 0.5 else 'misses' if max(ratios) < 0.5 else 'straddles'} "
-                     f"the goal of at least half.")
+        for family in ("NGU", "Agent57"):
+            ratios = [row[f"{family} / R2D2"] for row in rows if row["env"] == game]
+            verdict = "meets" if min(ratios) >= 0.5 else "misses" if max(ratios) < 0.5 else "straddles"
+            notes.append(f"{game}: {family}'s actor runs at {min(ratios):.2f} to {max(ratios):.2f} of R2D2's speed "
+                         f"(median {statistics.median(ratios):.2f}) over {len(ratios)} runs in turn: {verdict} "
+                         f"the goal of at least half.")
     return notes
+
+
+def learner_rows(games: list[str], seconds: float) -> list[dict[str, Any]]:
+    from agent57.config import make_config as agent57_config
+    from ngu.config import make_config as ngu_config
+
+    rows = []
+    for game in games:
+        for family, make_config in (("ngu", ngu_config), ("agent57", agent57_config)):
+            cfg = make_config({"env_id": game})
+            rate = in_fresh_process(novelty_learner_updates, family, game, seconds, 2.0)
+            rows.append({"env": game, "learner": family, "batch": cfg.batch_size, "sequence": cfg.sequence_length,
+                         "updates/s": round(rate.per_second, 2), "updates per CPU-s": round(rate.per_cpu_second, 2)})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def knn_rows(sizes: list[int], env_counts: list[int], repeats: int) -> list[dict[str, Any]]:
@@ -75,6 +98,8 @@ def eval_curve(run_dir: Path) -> list[dict[str, float]]:
 
 
 def chain_rows(seconds: float) -> list[dict[str, Any]]:
+    from agent57.config import make_config as agent57_config
+    from agent57.train import main as agent57_main
     from common.chain import ENV_ID
     from ngu.config import make_config as ngu_config
     from ngu.train import main as ngu_main
@@ -83,10 +108,12 @@ def chain_rows(seconds: float) -> list[dict[str, Any]]:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make_config, main in (("NGU", ngu_config, ngu_main), ("R2D2", r2d2_config, r2d2_main)):
+        for name, make_config, main, flags in (("NGU", ngu_config, ngu_main, {}),
+                                               ("Agent57", agent57_config, agent57_main, {"eval_policy": "exploit"}),
+                                               ("R2D2", r2d2_config, r2d2_main, {})):
             run_dir = Path(tmp) / name
             main(make_config({"env_id": ENV_ID, "serial": True, "seed": 0, "num_workers": 1,
-                              "max_seconds": seconds, "run_dir": str(run_dir)}))
+                              "max_seconds": seconds, "run_dir": str(run_dir), **flags}))
             rows += [{"agent": name, **point} for point in eval_curve(run_dir)]
     return rows
 
@@ -136,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--knn-envs", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--knn-repeats", type=int, default=50)
     parser.add_argument("--chain-seconds", type=float, default=240.0, help="wall seconds of each chain run")
-    parser.add_argument("--parts", nargs="+", default=["actors", "knn", "chain"], choices=["actors", "knn", "chain"])
+    parser.add_argument("--learner-games", nargs="+", default=["CartPole-v1"])
+    parser.add_argument("--learner-seconds", type=float, default=20.0)
+    parts = ["actors", "learners", "knn", "chain"]
+    parser.add_argument("--parts", nargs="+", default=parts, choices=parts)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ngu"))
     args = parser.parse_args(argv)
     command = "python -m benchmarks.ngu " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -144,6 +174,10 @@ def main(argv: list[str] | None = None) -> None:
         load = load_average()
         rows = actor_rows(args.games, args.seconds, args.repeats)
         print(write_table("actors", list(rows[0]), rows, command, load, actor_notes(rows), args.out))
+    if "learners" in args.parts:
+        load = load_average()
+        rows = learner_rows(args.learner_games, args.learner_seconds)
+        print(write_table("learners", list(rows[0]), rows, command, load, [], args.out))
     if "knn" in args.parts:
         load = load_average()
         rows = knn_rows(args.knn_sizes, args.knn_envs, args.knn_repeats)

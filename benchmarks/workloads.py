@@ -101,6 +101,52 @@ def _sequence_actor_steps(actor_class: Any, make_config: Any, make_net: Any, rep
         replay.close()
 
 
+def agent57_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent steps/s of one Agent57 actor (`agent57.actor.Actor.step`: NGU's work with two networks'
+    steps, and the bandit at each episode start)."""
+    from agent57.actor import Actor
+    from agent57.bandit import BanditState
+    from agent57.config import make_config
+    from agent57.network import make_model
+    from agent57.train import replay_config
+
+    cfg = make_config({"env_id": env_id})
+
+    def actor_class(*args: Any) -> Any:
+        return Actor(*args, BanditState.zeros(cfg.bandit_window))
+
+    return _sequence_actor_steps(actor_class, make_config, make_model, replay_config, env_id, num_envs, seconds,
+                                 warmup_seconds)
+
+
+def novelty_learner_updates(family: str, env_id: str, seconds: float, warmup_seconds: float) -> Rate:
+    """Learner updates/s of NGU or Agent57 (batch and sequence length their defaults for env_id), on a
+    replay of 256 sequences filled by one of their actors."""
+    import importlib
+
+    import torch
+
+    from common.counters import RunCounters
+    from common.distributed.params import PublishedParams
+    from common.replay.sequence import SequenceReplay
+
+    parts = {name: importlib.import_module(f"{family}.{name}") for name in ("actor", "config", "learner", "train")}
+    cfg = parts["config"].make_config({"env_id": env_id, "num_workers": 1, "replay_capacity": 256})
+    env = env_shape(env_id)
+    replay = SequenceReplay.create(parts["train"].replay_config(cfg, env))
+    try:
+        learner = parts["learner"].Learner(cfg, env.obs_shape, env.num_actions, torch.device("cpu"), replay,
+                                           RunCounters(1))
+        extra = (parts["actor"].BanditState.zeros(cfg.bandit_window),) if family == "agent57" else ()
+        actor = parts["actor"].Actor(0, cfg, replay, PublishedParams(learner.net), RunCounters(1), *extra)
+        while len(replay) < 2 * cfg.batch_size:
+            actor.step()
+        actor.close()
+        return learner_rate(learner, seconds, warmup_seconds)
+    finally:
+        replay.close()
+
+
 def episodic_knn_seconds(memory_size: int, num_envs: int, repeats: int, dim: int = 32) -> float:
     """Seconds per call of NGU's batched episodic k-NN (`ngu.episodic.episodic_rewards`) over `num_envs`
     memories of `memory_size` random embeddings of `dim` floats each (median of `repeats` calls)."""

@@ -57,6 +57,6 @@ class Chain(gym.Env):
 
 
 if "Chain-v0" not in gym.registry:
-    gym.register("Chain-v0", entry_point=Chain)
+    gym.register("Chain-v0", entry_point=Chain, reward_threshold=LARGE)
 
 ENV_ID = "common.chain:Chain-v0"

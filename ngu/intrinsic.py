@@ -11,15 +11,20 @@ the LSTM's previous intrinsic reward at x_t is the novelty of x_t itself, and th
 scores each observation it acts on, feeds it the same input as the actors did.
 
 The error statistics behind alpha are each actor's own (the paper does not say whose); RND's
-observation statistics are the learner's, published with the parameters.
+observation statistics are the learner's, published with the parameters. The learner trains the
+embedding and RND's predictor with an `IntrinsicTrainer`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
+from torch import nn
 
 from ngu.episodic import EpisodicMemory, EpisodicParams
-from ngu.network import NGUModel, RunningMeanStd, modulated_intrinsic
+from ngu.loss import aux_loss, aux_transitions
+from ngu.network import RND, EmbeddingNetwork, NGUModel, RunningMeanStd, modulated_intrinsic
 
 
 class IntrinsicReward:
@@ -43,3 +48,32 @@ class IntrinsicReward:
         x = torch.from_numpy(obs)
         r_episodic = self.memory.step(self.model.embedding(x).numpy())
         return modulated_intrinsic(r_episodic, self.model.rnd.error(x).numpy(), self.error_stats, self.max_modulation)
+
+
+class IntrinsicTrainer:
+    """The learner's side of the intrinsic reward (NGU Appendix A): on the last `steps` transitions of
+    each sampled sequence, RND's observation statistics take in x_{t+1}, then one step of the
+    embedding's inverse model and RND's predictor with their own Adam (lr 5e-4), gradients clipped."""
+
+    def __init__(self, embedding: EmbeddingNetwork, rnd: RND, lr: float, steps: int, max_grad_norm: float):
+        self.embedding, self.rnd, self.steps, self.max_grad_norm = embedding, rnd, steps, max_grad_norm
+        self.parameters = [*embedding.parameters(), *rnd.predictor.parameters()]
+        self.optimizer = torch.optim.Adam(self.parameters, lr=lr)
+
+    def update(self, obs: torch.Tensor, action: torch.Tensor, mask: torch.Tensor) -> float:
+        """obs: [T, B, *obs_shape]; action, mask: [T, B] -> the summed loss of this step. Leaves no gradient."""
+        obs, next_obs, action = aux_transitions(obs, action, mask, self.steps)
+        self.rnd.update_obs_stats(next_obs)
+        loss = aux_loss(self.embedding, self.rnd, obs, next_obs, action)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(saved)

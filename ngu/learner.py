@@ -11,7 +11,7 @@ policy greedy on the online Q and the traces cut by the stored behaviour probabi
 
 The embedding's inverse-dynamics model and RND's predictor train on the last `aux_steps` transitions
 of each sampled sequence (Appendix A: 5) with their own Adam (lr 5e-4); RND's observation statistics
-take in the same observations first. `finish_update` then clips and steps the Q-network's gradients;
+take in the same observations first (`ngu.intrinsic.IntrinsicTrainer`). `finish_update` then clips and steps the Q-network's gradients;
 the auxiliary networks' were stepped and cleared before.
 """
 from __future__ import annotations
@@ -21,20 +21,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
 from common.distributed.seams import ReplayClient
-from common.distributed.sequences import DeviceSequences, to_device
+from common.distributed.sequences import DeviceSequences, SequenceSampling
 from common.replay.sequence import SequenceBatch, SequenceBlock
 from ngu.config import Config
 from ngu.family import betas
-from ngu.loss import aux_loss, aux_transitions, ngu_loss, retrace_targets, retrace_traces
+from ngu.intrinsic import IntrinsicTrainer
+from ngu.loss import ngu_loss, retrace_targets, retrace_traces
 from ngu.network import NGUModel, make_model
 
 
-class Learner:
+class Learner(SequenceSampling):
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
                  replay: ReplayClient[SequenceBlock, SequenceBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
@@ -42,21 +42,11 @@ class Learner:
         self.net: NGUModel = make_model(cfg, obs_shape, num_actions).to(device)
         self.target = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.net.q.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
-        self.aux_parameters = [*self.net.embedding.parameters(), *self.net.rnd.predictor.parameters()]
-        self.aux_optimizer = torch.optim.Adam(self.aux_parameters, lr=cfg.aux_lr)
+        self.intrinsic = IntrinsicTrainer(self.net.embedding, self.net.rnd, cfg.aux_lr, cfg.aux_steps,
+                                          cfg.max_grad_norm)
         self.betas = torch.tensor(betas(cfg.num_policies, cfg.intrinsic_beta), dtype=torch.float32, device=device)
         self.updates = 0
         self.rng = np.random.default_rng(cfg.seed + 7)
-
-    def ready(self) -> bool:
-        return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
-
-    def sample(self) -> DeviceSequences:
-        return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
-
-    def burn_in_lengths(self, batch: DeviceSequences) -> torch.Tensor:
-        """[B] int64: cfg.burn_in, or 0 for sequences that start an episode (their zero state is exact)."""
-        return torch.where(batch.episode_start, 0, self.cfg.burn_in).long()
 
     def q_values(self, batch: DeviceSequences) -> tuple[torch.Tensor, torch.Tensor]:
         """Online Q (gradient after the burn-in) and target Q, [T, B, A] each."""
@@ -83,29 +73,17 @@ class Learner:
         return ngu_loss(q.gather(-1, action).squeeze(-1), y, trainable, batch.weight, self.burn_in_lengths(batch),
                         self.cfg.eta)
 
-    def update_aux(self, batch: DeviceSequences) -> float:
-        """One step of the embedding's inverse model and RND's predictor; returns their summed loss."""
-        obs, next_obs, action = aux_transitions(batch.obs, batch.action, batch.mask, self.cfg.aux_steps)
-        self.net.rnd.update_obs_stats(next_obs)
-        loss = aux_loss(self.net.embedding, self.net.rnd, obs, next_obs, action)
-        self.aux_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.aux_parameters, self.cfg.max_grad_norm)
-        self.aux_optimizer.step()
-        self.aux_optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
     def update(self, batch: DeviceSequences) -> np.ndarray:
         """One gradient step on `batch`; writes its new priorities; returns them, [B] float32."""
-        self.update_aux(batch)
+        self.intrinsic.update(batch.obs, batch.action, batch.mask)
         loss, priority = self.retrace_loss(batch, *self.q_values(batch))
         priority = priority.detach().cpu().numpy()
         finish_update(self, loss, self.cfg.max_grad_norm, self.cfg.target_update_interval, batch.key, priority)
         return priority
 
     def state_dict(self) -> dict[str, Any]:
-        return {**learner_state(self), "aux_optimizer": self.aux_optimizer.state_dict()}
+        return {**learner_state(self), "aux_optimizer": self.intrinsic.state_dict()}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         load_learner_state(self, saved)
-        self.aux_optimizer.load_state_dict(saved["aux_optimizer"])
+        self.intrinsic.load_state_dict(saved["aux_optimizer"])

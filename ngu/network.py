@@ -47,7 +47,8 @@ class NGUNetwork(R2D2Network):
                          dim=-1)
 
     def step_ngu(self, obs: torch.Tensor, prev_action: torch.Tensor, prev_extrinsic: torch.Tensor,
-                 prev_intrinsic: torch.Tensor, policy: torch.Tensor, state: LstmState) -> tuple[torch.Tensor, LstmState]:
+                 prev_intrinsic: torch.Tensor, policy: torch.Tensor,
+                 state: LstmState) -> tuple[torch.Tensor, LstmState]:
         """One step for B envs (each input without the T axis) -> (q [B, A], state)."""
         q, state = self.unroll_ngu(obs.unsqueeze(0), prev_action.unsqueeze(0), prev_extrinsic.unsqueeze(0),
                                    prev_intrinsic.unsqueeze(0), policy.unsqueeze(0), state)

@@ -24,7 +24,7 @@ import torch
 from common.counters import RunCounters
 from common.distributed.learner_loop import finish_update, learner_state, load_learner_state
 from common.distributed.seams import ReplayClient
-from common.distributed.sequences import DeviceSequences, to_device
+from common.distributed.sequences import DeviceSequences, SequenceSampling
 from common.replay.sequence import SequenceBatch, SequenceBlock
 from r2d2.config import Config
 from r2d2.loss import r2d2_loss
@@ -44,7 +44,7 @@ def q_discrepancy(q: torch.Tensor, q_true: torch.Tensor, valid: torch.Tensor) ->
     return float(per_step[valid].mean())
 
 
-class Learner:
+class Learner(SequenceSampling):
     def __init__(self, cfg: Config, obs_shape: tuple[int, ...], num_actions: int, device: torch.device,
                  replay: ReplayClient[SequenceBlock, SequenceBatch], counters: RunCounters):
         self.cfg, self.device, self.replay, self.counters = cfg, device, replay, counters
@@ -55,16 +55,6 @@ class Learner:
         self.updates = 0
         self.rng = np.random.default_rng(cfg.seed + 7)
         self.diagnostics: list[dict[str, float]] = []  # Q discrepancy rows not yet logged
-
-    def ready(self) -> bool:
-        return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
-
-    def sample(self) -> DeviceSequences:
-        return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
-
-    def burn_in_lengths(self, batch: DeviceSequences) -> torch.Tensor:
-        """[B] int64: cfg.burn_in, or 0 for sequences that start an episode (their zero state is exact)."""
-        return torch.where(batch.episode_start, 0, self.cfg.burn_in).long()
 
     def online_q(self, batch: DeviceSequences) -> torch.Tensor:
         """[T, B, A] online Q; no gradient through the burn-in steps of sequences that do not start an episode."""

@@ -1,4 +1,5 @@
-"""Sampled sequences on the learner's device, time-major: what the recurrent learners (R2D2, NGU) train on.
+"""Sampled sequences on the learner's device, time-major: what the recurrent learners (R2D2, NGU,
+Agent57) train on, and how they sample them (`SequenceSampling`).
 
 `to_device` also lays out the LSTM's previous-step inputs of every step: the stored action, reward and
 extras before step 0, then the sequence's own, shifted by one.
@@ -10,8 +11,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from common.replay.sequence import SequenceBatch
+from common.distributed.config import SequenceRunConfig
+from common.distributed.seams import ReplayClient
 from common.networks import LstmState
+from common.replay.sequence import SequenceBatch
 
 
 class DeviceSequences(NamedTuple):
@@ -46,3 +49,23 @@ def to_device(batch: SequenceBatch, device: torch.device) -> DeviceSequences:
         move(batch.mask, True), move(prev_action, True), move(prev_reward, True),
         LstmState(move(batch.h), move(batch.c)), LstmState(move(batch.next_h), move(batch.next_c)),
         move(batch.episode_start), move(batch.weight), batch.key, move(batch.extra, True), move(prev_extra, True))
+
+
+class SequenceSampling:
+    """What the recurrent learners (R2D2, NGU, Agent57) do alike before their loss: wait for enough
+    sequences, sample a prioritized batch onto the device, and say which sequences burn in."""
+
+    cfg: SequenceRunConfig
+    replay: ReplayClient
+    device: torch.device
+    rng: np.random.Generator
+
+    def ready(self) -> bool:
+        return len(self.replay) >= max(self.cfg.learning_starts, self.cfg.batch_size)
+
+    def sample(self) -> DeviceSequences:
+        return to_device(self.replay.sample(self.cfg.batch_size, self.cfg.beta, self.rng), self.device)
+
+    def burn_in_lengths(self, batch: DeviceSequences) -> torch.Tensor:
+        """[B] int64: cfg.burn_in, or 0 for sequences that start an episode (their zero state is exact)."""
+        return torch.where(batch.episode_start, 0, self.cfg.burn_in).long()

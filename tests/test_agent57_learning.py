@@ -1,0 +1,34 @@
+"""Agent57's bandit moves toward the exploiting arms on a dense task.
+
+On CartPole-v1 the extrinsic return is all there is to gain, so the arms with a small beta_j (policies
+that mostly exploit) should earn more and be chosen more. 15 of the 32 arms have beta_j below beta / 2
+(j < 15), so a bandit that chose uniformly (or one whose rewards were all alike) would give them 15/32
+= 0.469 of the episodes, about +-0.04 over the 150-odd episodes of the run's second half. With
+epsilon 0.5 the most a bandit can give them is 0.5 + 0.5 x 0.469 = 0.734.
+
+Measured here (serial mode, seed 0, 16,000 steps, deterministic): 586 paid episodes; the low-beta
+share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164.
+"""
+import csv
+
+import numpy as np
+
+from agent57.config import make_config
+from agent57.train import main
+from ngu.family import betas
+
+THRESHOLD = 0.6
+
+
+def test_the_bandit_moves_toward_the_low_beta_arms_on_cartpole(tmp_path):
+    cfg = make_config({"env_id": "CartPole-v1", "serial": True, "seed": 0, "total_steps": 16_000,
+                       "run_dir": str(tmp_path)})
+    summary = main(cfg)
+    arms = np.array([int(row["arm"]) for row in csv.DictReader(open(tmp_path / "arms.csv"))])
+    low = betas(cfg.num_policies, cfg.intrinsic_beta) < cfg.intrinsic_beta / 2
+    assert low.mean() == 15 / 32
+    later = arms[len(arms) // 2:]
+    assert len(later) >= 100, f"{len(arms)} episodes"
+    share = float(low[later].mean())
+    assert share >= THRESHOLD, f"low-beta share {share:.3f} in the second half (uniform {low.mean():.3f})"
+    assert summary.best_eval >= 100, f"evaluations {summary.eval_means}"
