@@ -131,3 +131,33 @@ def logged_updates(run: Path) -> list[int]:
     """The updates column of a run's metrics.csv."""
     metrics = run / "metrics.csv"
     return [int(row["updates"]) for row in csv.DictReader(open(metrics))] if metrics.is_file() else []
+
+
+def killed_actor_then_ctrl_c(module: str, env_id: str, tmp_path: Path) -> dict:
+    """Runs `python -m module` with 2 actor processes: once the learner updates, SIGKILLs an actor and
+    checks a replacement starts and the learner goes on; then Ctrl-C, which must exit with 130 within
+    10 s, say which actor died, print no traceback and leave no process and no /dev/shm segment.
+    Returns the final checkpoint (its model checked finite)."""
+    shm_before = shm_entries()
+    run = tmp_path / "run"
+    proc = start_training(module, "--env-id", env_id, "--num-workers", "2", "--learning-starts", "16",
+                          "--eval-interval-seconds", "0", "--log-interval-seconds", "0.5", "--run-dir", str(run),
+                          log=tmp_path / "log")
+    spawned = lambda: [pid for pid, cmd in children_of(proc.pid) if "spawn_main" in cmd]  # noqa: E731
+    assert wait_for(lambda: len(spawned()) >= 2, 60), "actors start"
+    assert wait_for(lambda: logged_updates(run)[-1:] > [0], 60), "the learner is updating"
+    victim = sorted(spawned())[0]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: victim not in spawned() and len(spawned()) >= 2, 15), "a replacement starts"
+    updates_after_kill = logged_updates(run)[-1]
+    assert wait_for(lambda: logged_updates(run)[-1] > updates_after_kill, 30), "the learner goes on"
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+    assert time.monotonic() - started < 10
+    log = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, log
+    assert f"(pid {victim}) died with exit code -9" in log and "Traceback" not in log
+    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
+    assert not left_behind(shm_before), "no /dev/shm segment is left"
+    return finite_model(sorted(run.glob("ckpt-*.pt"))[-1])

@@ -4,8 +4,6 @@ import csv
 import gc
 import math
 import os
-import signal
-import time
 
 import pytest
 import torch
@@ -13,8 +11,8 @@ import torch
 from r2d2.config import make_config
 from r2d2.envs import ENV_ID
 from r2d2.train import cli, main
-from tests.helpers import (children_of, finite_model, left_behind, logged_updates, one_error_line, processes_in_group,
-                           shm_entries, start_training, wait_for)
+from tests.helpers import (children_of, finite_model, killed_actor_then_ctrl_c, left_behind, one_error_line,
+                           shm_entries)
 
 SMALL = {"env_id": ENV_ID, "num_workers": 2, "envs_per_actor": 2, "learning_starts": 16, "batch_size": 8,
          "lstm_size": 16, "hidden_size": 16, "diagnostic_interval": 5, "samples_per_insert": 0.0,
@@ -39,29 +37,7 @@ def test_actor_processes_feed_the_learner_and_leave_nothing_behind(tmp_path):
 
 
 def test_a_killed_actor_is_restarted_and_ctrl_c_saves_and_exits(tmp_path):
-    shm_before = shm_entries()
-    run = tmp_path / "run"
-    proc = start_training("r2d2.train", "--env-id", ENV_ID, "--num-workers", "2", "--learning-starts", "16",
-                          "--eval-interval-seconds", "0", "--log-interval-seconds", "0.5", "--run-dir", str(run),
-                          log=tmp_path / "log")
-    spawned = lambda: [pid for pid, cmd in children_of(proc.pid) if "spawn_main" in cmd]  # noqa: E731
-    assert wait_for(lambda: len(spawned()) >= 2, 60), "actors start"
-    assert wait_for(lambda: logged_updates(run)[-1:] > [0], 60), "the learner is updating"
-    victim = sorted(spawned())[0]
-    os.kill(victim, signal.SIGKILL)
-    assert wait_for(lambda: victim not in spawned() and len(spawned()) >= 2, 15), "a replacement starts"
-    updates_after_kill = logged_updates(run)[-1]
-    assert wait_for(lambda: logged_updates(run)[-1] > updates_after_kill, 30), "the learner goes on"
-    os.killpg(proc.pid, signal.SIGINT)
-    started = time.monotonic()
-    proc.wait(timeout=15)
-    assert time.monotonic() - started < 10
-    log = (tmp_path / "log").read_text()
-    assert proc.returncode == 130, log
-    assert f"(pid {victim}) died with exit code -9" in log and "Traceback" not in log
-    assert wait_for(lambda: not processes_in_group(proc.pid), 5), "no process of the run is left"
-    assert not left_behind(shm_before), "no /dev/shm segment is left"
-    payload = finite_model(sorted(run.glob("ckpt-*.pt"))[-1])
+    payload = killed_actor_then_ctrl_c("r2d2.train", ENV_ID, tmp_path)
     assert payload["meta"]["algo"] == "r2d2" and payload["updates"] > 0
 
 
