@@ -7,7 +7,9 @@ that mostly exploit) should earn more and be chosen more. 15 of the 32 arms have
 epsilon 0.5 the most a bandit can give them is 0.5 + 0.5 x 0.469 = 0.734.
 
 Measured here (serial mode, seed 0, 16,000 steps, deterministic): 586 paid episodes; the low-beta
-share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164.
+share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164. The same
+run with --bandit-epsilon 1 (every arm uniform: a bandit that learns nothing) gave them 0.450 of the
+second half's 358 episodes.
 """
 import csv
 
