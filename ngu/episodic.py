@@ -57,6 +57,17 @@ def _reward_of(dists: np.ndarray, mean_state: np.ndarray, e: int, params: tuple)
     return 0.0 if s > s_m else 1.0 / s  # line 9
 
 
+@numba.njit(cache=True, fastmath=True)
+def _squared_distances(rows: np.ndarray, query: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = |rows[i] - query|^2, summed in float32 so that the inner loop vectorises."""
+    for i in range(out.shape[0]):
+        acc = np.float32(0.0)
+        for j in range(query.shape[0]):
+            diff = rows[i, j] - query[j]
+            acc += diff * diff
+        out[i] = acc
+
+
 @numba.njit(cache=True)
 def episodic_rewards(memory: np.ndarray, sizes: np.ndarray, queries: np.ndarray, mean_state: np.ndarray,
                      k: int, xi: float, eps: float, c: float, s_m: float) -> np.ndarray:
@@ -66,22 +77,17 @@ def episodic_rewards(memory: np.ndarray, sizes: np.ndarray, queries: np.ndarray,
     queries: [E, D] float32; mean_state: [E, 2] float64 (running mean of squared k-NN distances and
     its count), updated in place -> [E] float64.
     """
-    num_envs, capacity, dim = memory.shape
+    num_envs, capacity, _ = memory.shape
     out = np.zeros(num_envs)
     params = (k, xi, eps, c, s_m)
     for e in range(num_envs):
         n = min(sizes[e], capacity)
         if n == 0:
             continue
-        dists = np.empty(n)
-        for i in range(n):
-            acc = 0.0
-            for j in range(dim):
-                diff = memory[e, i, j] - queries[e, j]
-                acc += diff * diff
-            dists[i] = acc
+        dists = np.empty(n, np.float32)
+        _squared_distances(memory[e, :n], queries[e], dists)
         nearest = np.partition(dists, k - 1)[:k] if n > k else dists
-        out[e] = _reward_of(nearest, mean_state, e, params)
+        out[e] = _reward_of(nearest.astype(np.float64), mean_state, e, params)
     return out
 
 
