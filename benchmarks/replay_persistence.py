@@ -92,18 +92,21 @@ def measure(capacity: int, directory: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--capacity", type=int, default=100_000, help="transitions in the replay")
+    parser.add_argument("--capacity", type=int, nargs="+", default=[100_000],
+                        help="transitions in the replay (several: one row each, measured in turn)")
     parser.add_argument("--dir", default=None, help="where the file is written (default: a temporary directory)")
     args = parser.parse_args(argv)
     load_at_start = load_average()
-    with tempfile.TemporaryDirectory(dir=args.dir) as directory:
-        row = measure(args.capacity, Path(directory))
-    print(row)
+    rows = []
+    for capacity in args.capacity:
+        with tempfile.TemporaryDirectory(dir=args.dir) as directory:
+            rows.append(measure(capacity, Path(directory)))
+        print(rows[-1], flush=True)
     notes = ["Save and restore stream 64 MiB chunks between shared memory and the file, with a CRC-32 per array.",
              "The file was just written, so the restore reads it from the page cache: a cold read from disk "
              "is bounded by the disk instead."]
     command = " ".join(["python -m benchmarks.replay_persistence", *(sys.argv[1:] if argv is None else argv)])
-    print(write_table("replay_persistence", COLUMNS, [row], command, load_at_start, notes))
+    print(write_table("replay_persistence", COLUMNS, rows, command, load_at_start, notes))
 
 
 if __name__ == "__main__":
