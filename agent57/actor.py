@@ -31,7 +31,7 @@ from common.envs import LastReward, episode_return
 from common.networks import LstmState
 from common.replay.sequence import SequenceBatch, SequenceBlock, SequenceReplay, SequenceWriter
 from ngu.family import betas
-from ngu.intrinsic import IntrinsicReward
+from ngu.intrinsic import EvaluatorIntrinsic, IntrinsicReward
 from r2d2.network import act_step, shared_cell
 
 EXTRAS = ("intrinsic", "behaviour_prob", "policy")
@@ -153,9 +153,11 @@ def run_actor(rank: int, cfg: Config, replay_handle, params: ParameterChannel, c
 class EvaluatorArms:
     """The evaluator's meta-controller, kept across its evaluation rounds: its own bandit (window
     3,600, epsilon 0.01, paid each evaluation game's return), or always j = 0 with --eval-policy
-    exploit. A game's return is paid when the next game asks for its arm."""
+    exploit. A game's return is paid when the next game asks for its arm. It also keeps the
+    evaluator's intrinsic reward across rounds (`ngu.intrinsic.EvaluatorIntrinsic`)."""
 
     def __init__(self, cfg: Config):
+        self.intrinsic = EvaluatorIntrinsic(cfg.episodic_capacity, cfg.num_neighbours, cfg.max_modulation)
         self.exploit = cfg.eval_policy == "exploit"
         self.bandit = SlidingWindowUCB(cfg.num_policies, BanditState.zeros(EVAL_BANDIT_WINDOW), EVAL_BANDIT_EPSILON,
                                        cfg.bandit_beta, np.random.default_rng(cfg.seed + 23))
@@ -176,11 +178,11 @@ class GreedyPolicy(nn.Module):
     `arms`; then greedy on Q_e + beta_j Q_i, fed the previous action, extrinsic and intrinsic rewards
     (its own, scored as an actor scores them)."""
 
-    def __init__(self, model: Agent57Model, env: LastReward, cfg: Config, arms: EvaluatorArms):
+    def __init__(self, model: Agent57Model, env: LastReward, cfg: Config, arms: EvaluatorArms,
+                 intrinsic: IntrinsicReward):
         super().__init__()
-        self.model, self.env, self.cfg, self.arms = model, env, cfg, arms
+        self.model, self.env, self.cfg, self.arms, self.intrinsic = model, env, cfg, arms, intrinsic
         self.betas = family_of(cfg)[0]
-        self.intrinsic = IntrinsicReward(model, 1, cfg.episodic_capacity, cfg.num_neighbours, cfg.max_modulation)
 
     def initial_state(self) -> tuple[LstmState, LstmState, int, bool]:
         self.arms.next_game(self.env.last_reward)
@@ -210,4 +212,4 @@ def greedy_policy(model: Agent57Model, env: gym.Env, clip: bool, cfg: Config,
     """`common.evaluation.run_evaluator`'s policy_for: the env wrapped to keep its last reward, and the
     greedy policy over `model` on the arm `arms` picks for each game."""
     env = LastReward(env, clip)
-    return GreedyPolicy(model, env, cfg, arms), env
+    return GreedyPolicy(model, env, cfg, arms, arms.intrinsic.of(model)), env

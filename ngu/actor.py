@@ -31,7 +31,7 @@ from common.networks import LstmState
 from common.replay.sequence import SequenceBatch, SequenceBlock, SequenceReplay, SequenceWriter
 from ngu.config import Config
 from ngu.family import betas, gammas
-from ngu.intrinsic import IntrinsicReward
+from ngu.intrinsic import EvaluatorIntrinsic, IntrinsicReward
 from ngu.network import NGUModel, make_model
 from r2d2.network import act_step, shared_cell
 
@@ -133,16 +133,12 @@ class GreedyPolicy(nn.Module):
     greedy, fed the previous action and extrinsic reward (from the env) and the intrinsic reward,
     scored on each observation it acts on with an episodic memory of its own."""
 
-    def __init__(self, model: NGUModel, env: LastReward, cfg: Config):
+    def __init__(self, model: NGUModel, env: LastReward, cfg: Config, intrinsic: IntrinsicReward):
         super().__init__()
-        self.model, self.env, self.cfg = model, env, cfg
-        self.intrinsic: IntrinsicReward | None = None
+        self.model, self.env, self.cfg, self.intrinsic = model, env, cfg, intrinsic
 
     def initial_state(self) -> tuple[LstmState, int, bool]:
         self.env.last_reward = 0.0
-        if self.intrinsic is None:  # built on first use: the evaluator hands over the model it refreshes
-            self.intrinsic = IntrinsicReward(self.model, 1, self.cfg.episodic_capacity, self.cfg.num_neighbours,
-                                             self.cfg.max_modulation)
         return self.model.q.initial_state(1), 0, True
 
     def greedy_action(self, obs: torch.Tensor,
@@ -160,8 +156,9 @@ class GreedyPolicy(nn.Module):
         return action, (lstm, action, False)
 
 
-def greedy_policy(model: NGUModel, env: gym.Env, clip: bool, cfg: Config) -> tuple[GreedyPolicy, LastReward]:
+def greedy_policy(model: NGUModel, env: gym.Env, clip: bool, cfg: Config,
+                  intrinsic: EvaluatorIntrinsic) -> tuple[GreedyPolicy, LastReward]:
     """`common.evaluation.run_evaluator`'s policy_for: the env wrapped to keep its last reward, and the
-    greedy j = 0 policy over `model` that reads it."""
+    greedy j = 0 policy over `model` that reads it, with the evaluator's intrinsic reward."""
     env = LastReward(env, clip)
-    return GreedyPolicy(model, env, cfg), env
+    return GreedyPolicy(model, env, cfg, intrinsic.of(model)), env

@@ -50,6 +50,22 @@ class IntrinsicReward:
         return modulated_intrinsic(r_episodic, self.model.rnd.error(x).numpy(), self.error_stats, self.max_modulation)
 
 
+class EvaluatorIntrinsic:
+    """The evaluator's intrinsic reward, kept across its evaluation rounds: alpha's error statistics
+    need the history an actor's have (fresh ones make alpha up to L times larger than the actors'
+    was, and the network is fed rewards it never saw). The evaluator's model copy is one object for
+    the whole run, refreshed in place, so one `IntrinsicReward` over it serves every round."""
+
+    def __init__(self, capacity: int, num_neighbours: int, max_modulation: float):
+        self.capacity, self.num_neighbours, self.max_modulation = capacity, num_neighbours, max_modulation
+        self.reward: IntrinsicReward | None = None
+
+    def of(self, model: NGUModel) -> IntrinsicReward:
+        if self.reward is None or self.reward.model is not model:
+            self.reward = IntrinsicReward(model, 1, self.capacity, self.num_neighbours, self.max_modulation)
+        return self.reward
+
+
 class IntrinsicTrainer:
     """The learner's side of the intrinsic reward (NGU Appendix A): on the last `steps` transitions of
     each sampled sequence, RND's observation statistics take in x_{t+1}, then one step of the

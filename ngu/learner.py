@@ -11,8 +11,8 @@ policy greedy on the online Q and the traces cut by the stored behaviour probabi
 
 The embedding's inverse-dynamics model and RND's predictor train on the last `aux_steps` transitions
 of each sampled sequence (Appendix A: 5) with their own Adam (lr 5e-4); RND's observation statistics
-take in the same observations first (`ngu.intrinsic.IntrinsicTrainer`). `finish_update` then clips and steps the Q-network's gradients;
-the auxiliary networks' were stepped and cleared before.
+take in the same observations first (`ngu.intrinsic.IntrinsicTrainer`). `finish_update` then clips
+and steps the Q-network's gradients; the auxiliary networks' were stepped and cleared before.
 """
 from __future__ import annotations
 

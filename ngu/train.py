@@ -25,6 +25,7 @@ from common.replay.sequence import SequenceReplay, SequenceReplayConfig
 from common.run import RunSummary
 from ngu.actor import EXTRAS, Actor, greedy_policy, run_actor
 from ngu.config import Config, make_config
+from ngu.intrinsic import EvaluatorIntrinsic
 from ngu.learner import Learner
 
 
@@ -43,8 +44,9 @@ def run_meta(cfg: Config, net: nn.Module) -> dict[str, Any]:
 
 def evaluation_policy(cfg: Config) -> PolicyFor:
     """The evaluator's policy_for: greedy with j = 0, fed the previous reward (clipped on Atari, as the
-    actors saw it) and its own intrinsic reward."""
-    return partial(greedy_policy, clip=is_atari(cfg.env_id), cfg=cfg)
+    actors saw it) and its own intrinsic reward, kept across evaluations."""
+    return partial(greedy_policy, clip=is_atari(cfg.env_id), cfg=cfg,
+                   intrinsic=EvaluatorIntrinsic(cfg.episodic_capacity, cfg.num_neighbours, cfg.max_modulation))
 
 
 def main(cfg: Config) -> RunSummary:

@@ -12,6 +12,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 import a3c.evaluate
 import apex.evaluate
+import agent57.evaluate
 import ngu.evaluate
 import r2d2.evaluate
 from a3c.config import make_config as a3c_config
@@ -24,13 +25,16 @@ from common.evaluate import EvalConfig, load_network
 from common.recipe import probe_env
 from common.run import write_config
 from common.video import rgb_frame
+from agent57.config import make_config as agent57_config
+from agent57.train import main as agent57_main
 from ngu.config import make_config as ngu_config
 from ngu.train import main as ngu_main
 from r2d2.config import make_config as r2d2_config
 from r2d2.train import main as r2d2_main
 from tests.helpers import one_error_line
 
-FAMILIES = {"a3c": a3c.evaluate, "apex": apex.evaluate, "r2d2": r2d2.evaluate, "ngu": ngu.evaluate}
+FAMILIES = {"a3c": a3c.evaluate, "apex": apex.evaluate, "r2d2": r2d2.evaluate, "ngu": ngu.evaluate,
+            "agent57": agent57.evaluate}
 QUIET = {"env_id": "CartPole-v1", "eval_interval_seconds": 0.0, "log_interval_seconds": 60.0}
 
 
@@ -61,6 +65,10 @@ def runs(tmp_path_factory):
     ngu_main(ngu_config({**QUIET, "serial": True, "total_steps": 300, "envs_per_actor": 2, "learning_starts": 8,
                          "batch_size": 8, "lstm_size": 16, "hidden_size": 16, "sequence_length": 8,
                          "sequence_overlap": 4, "burn_in": 4, "num_policies": 4, "run_dir": str(root / "ngu")}))
+    agent57_main(agent57_config({**QUIET, "serial": True, "total_steps": 300, "envs_per_actor": 2, "learning_starts": 8,
+                                 "batch_size": 8, "lstm_size": 16, "hidden_size": 16, "sequence_length": 8,
+                                 "sequence_overlap": 4, "burn_in": 4, "num_policies": 10,
+                                 "run_dir": str(root / "agent57")}))
     return {family: root / family for family in FAMILIES}
 
 

@@ -10,6 +10,7 @@ import torch
 
 import a3c.train
 import apex.train
+import agent57.train
 import ngu.train
 import r2d2.train
 from apex.config import make_config as apex_config
@@ -18,7 +19,8 @@ from common.replay.base import ReplayBase
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
 from tests.helpers import one_error_line
 
-CLIS = {"a3c": a3c.train.cli, "apex": apex.train.cli, "r2d2": r2d2.train.cli, "ngu": ngu.train.cli}
+CLIS = {"a3c": a3c.train.cli, "apex": apex.train.cli, "r2d2": r2d2.train.cli, "ngu": ngu.train.cli,
+        "agent57": agent57.train.cli}
 NO_EVAL = ["--eval-interval-seconds", "0"]
 
 
