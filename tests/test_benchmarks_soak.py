@@ -3,6 +3,7 @@ import time
 
 from benchmarks.soak import descendants, process_name, slope_per_minute, totals
 from common.supervisor import Supervisor
+from tests.helpers import wait_for
 
 
 def test_slope_per_minute_is_the_least_squares_slope():
@@ -31,7 +32,9 @@ def test_the_supervisor_names_its_children_where_outside_tools_can_read_them():
     try:
         supervisor.start("actor-7", _sleep, (30.0,))
         pid = supervisor.children[0].process.pid
-        assert pid in descendants(os.getpid()) and process_name(pid) == "actor-7"
+        assert pid in descendants(os.getpid())
+        # until the child has exec'd Python, /proc/<pid>/environ still shows the parent's first environment
+        assert wait_for(lambda: process_name(pid) == "actor-7", 5), process_name(pid)
         assert "ASYNCRL_CHILD" not in os.environ  # only the child's environment has it
     finally:
         supervisor.shutdown()
