@@ -15,9 +15,10 @@ NGU's greedy evaluation reached 10 at 22.5k steps (34 s), Agent57's at 90k steps
 made 38.6k steps in 219 s and evaluated 1.0 throughout (its episodes end at the distractor after a
 step or two, so it inserts many more sequences per step, and its learner keeps 16 samples per insert).
 Broken by hand: NGU with --intrinsic-beta 0 (no intrinsic reward in any policy's reward) evaluated 1.0
-in all 121 evaluations of 250 s (26.7k steps), as R2D2 does. Before the evaluator kept its intrinsic
-reward across rounds (tests/test_ngu_agent.py), NGU first reached 10 at 155k steps and then fell
-back to 0 in most evaluations.
+in all 121 evaluations of 250 s (26.7k steps), as R2D2 does. Earlier code (float64 k-NN distances,
+which gives another trajectory, and an evaluator that rebuilt its intrinsic reward every round, see
+tests/test_ngu_agent.py) first reached 10 at 155k steps in three runs; the one that ran on fell back
+to 0 in most evaluations after 190k steps.
 """
 import csv
 import os
