@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import in_fresh_process, load_average, write_table
-from benchmarks.workloads import (agent57_actor_steps, episodic_knn_seconds, ngu_actor_steps, novelty_learner_updates,
-                                  r2d2_actor_steps)
+from benchmarks.workloads import (agent57_actor_steps, agent57_learner_updates, episodic_knn_seconds, ngu_actor_steps,
+                                  ngu_learner_updates, r2d2_actor_steps)
 
 
 def actor_rows(games: list[str], seconds: float, repeats: int) -> list[dict[str, Any]]:
@@ -71,9 +71,10 @@ def learner_rows(games: list[str], seconds: float) -> list[dict[str, Any]]:
 
     rows = []
     for game in games:
-        for family, make_config in (("ngu", ngu_config), ("agent57", agent57_config)):
+        for family, make_config, updates in (("ngu", ngu_config, ngu_learner_updates),
+                                             ("agent57", agent57_config, agent57_learner_updates)):
             cfg = make_config({"env_id": game})
-            rate = in_fresh_process(novelty_learner_updates, family, game, seconds, 2.0)
+            rate = in_fresh_process(updates, game, seconds, 2.0)
             rows.append({"env": game, "learner": family, "batch": cfg.batch_size, "sequence": cfg.sequence_length,
                          "updates/s": round(rate.per_second, 2), "updates per CPU-s": round(rate.per_cpu_second, 2)})
             print(rows[-1], flush=True)

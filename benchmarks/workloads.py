@@ -119,26 +119,44 @@ def agent57_actor_steps(env_id: str, num_envs: int, seconds: float, warmup_secon
                                  warmup_seconds)
 
 
-def novelty_learner_updates(family: str, env_id: str, seconds: float, warmup_seconds: float) -> Rate:
-    """Learner updates/s of NGU or Agent57 (batch and sequence length their defaults for env_id), on a
-    replay of 256 sequences filled by one of their actors."""
-    import importlib
+def ngu_learner_updates(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
+    """NGU learner updates/s (its batch and sequence defaults for env_id), on a replay of 256 sequences
+    filled by an NGU actor."""
+    from ngu.actor import Actor
+    from ngu.config import make_config
+    from ngu.learner import Learner
+    from ngu.train import replay_config
 
+    return _sequence_learner_updates(make_config, replay_config, Learner, Actor, (), env_id, seconds, warmup_seconds)
+
+
+def agent57_learner_updates(env_id: str, seconds: float, warmup_seconds: float) -> Rate:
+    """Agent57 learner updates/s (two networks), as `ngu_learner_updates`."""
+    from agent57.actor import Actor
+    from agent57.bandit import BanditState
+    from agent57.config import make_config
+    from agent57.learner import Learner
+    from agent57.train import replay_config
+
+    window = make_config({"env_id": env_id}).bandit_window
+    return _sequence_learner_updates(make_config, replay_config, Learner, Actor, (BanditState.zeros(window),), env_id,
+                                     seconds, warmup_seconds)
+
+
+def _sequence_learner_updates(make_config: Any, replay_config: Any, learner_class: Any, actor_class: Any,
+                              actor_extra: tuple, env_id: str, seconds: float, warmup_seconds: float) -> Rate:
     import torch
 
     from common.counters import RunCounters
     from common.distributed.params import PublishedParams
     from common.replay.sequence import SequenceReplay
 
-    parts = {name: importlib.import_module(f"{family}.{name}") for name in ("actor", "config", "learner", "train")}
-    cfg = parts["config"].make_config({"env_id": env_id, "num_workers": 1, "replay_capacity": 256})
+    cfg = make_config({"env_id": env_id, "num_workers": 1, "replay_capacity": 256})
     env = env_shape(env_id)
-    replay = SequenceReplay.create(parts["train"].replay_config(cfg, env))
+    replay = SequenceReplay.create(replay_config(cfg, env))
     try:
-        learner = parts["learner"].Learner(cfg, env.obs_shape, env.num_actions, torch.device("cpu"), replay,
-                                           RunCounters(1))
-        extra = (parts["actor"].BanditState.zeros(cfg.bandit_window),) if family == "agent57" else ()
-        actor = parts["actor"].Actor(0, cfg, replay, PublishedParams(learner.net), RunCounters(1), *extra)
+        learner = learner_class(cfg, env.obs_shape, env.num_actions, torch.device("cpu"), replay, RunCounters(1))
+        actor = actor_class(0, cfg, replay, PublishedParams(learner.net), RunCounters(1), *actor_extra)
         while len(replay) < 2 * cfg.batch_size:
             actor.step()
         actor.close()

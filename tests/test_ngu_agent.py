@@ -6,13 +6,16 @@ running actor: every stored step carries its policy's discount and a behaviour p
 previous intrinsic reward fed to the LSTM is the one stored for the step before, and the episodic
 memory holds the whole episode, not one sequence of it.
 """
-import importlib
 import math
 
 import numpy as np
 import pytest
 import torch
 
+import agent57.network
+import agent57.train
+import ngu.network
+import ngu.train
 from common.chain import ENV_ID
 from common.counters import RunCounters
 from common.distributed.params import PublishedParams
@@ -124,13 +127,12 @@ def test_a_running_actor_stores_what_retrace_and_the_network_need(tmp_path):
         replay.close()
 
 
-@pytest.mark.parametrize("family", ["ngu", "agent57"])
-def test_the_evaluator_keeps_its_intrinsic_reward_across_rounds(family):
+@pytest.mark.parametrize("train, network", [(ngu.train, ngu.network), (agent57.train, agent57.network)],
+                         ids=["ngu", "agent57"])
+def test_the_evaluator_keeps_its_intrinsic_reward_across_rounds(train, network):
     """The evaluator calls policy_for once per round on the same refreshed model copy: alpha's error
     statistics must carry over (fresh ones fed the network intrinsic rewards up to 5 times the
     actors', and NGU's greedy j = 0 evaluation on the chain fell from 10 to 0 in most rounds)."""
-    train = importlib.import_module(f"{family}.train")
-    network = importlib.import_module(f"{family}.network")
     cfg = train.make_config({"env_id": ENV_ID, "num_policies": 10, "lstm_size": 8, "hidden_size": 8})
     policy_for = train.evaluation_policy(cfg)
     model = network.make_model(cfg, (16,), 2)
