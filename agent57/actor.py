@@ -25,7 +25,8 @@ from agent57.config import Config
 from agent57.family import gammas
 from agent57.network import Agent57Model, make_model, mixed_q
 from common.counters import RunCounters
-from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
+from common.distributed.actor_loop import (ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy,
+                                           epsilon_greedy_probs)
 from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import LastReward, episode_return
 from common.networks import LstmState
@@ -106,8 +107,7 @@ class Actor:
         observations reached, steps to the writers, returns to the bandit."""
         q, h_after, c_after = self.act()
         actions = epsilon_greedy(q, self.epsilons, self.rng)
-        greedy = q.argmax(axis=1)
-        mu = self.epsilons / self.num_actions + (1.0 - self.epsilons) * (actions == greedy)
+        mu = epsilon_greedy_probs(actions, q.argmax(axis=1), self.epsilons, self.num_actions)
         outcomes = [env.step(int(a)) for env, a in zip(self.envs, actions)]
         r_i = self.intrinsic(np.stack([outcome[0] for outcome in outcomes]))
         for e, (obs, reward, terminated, truncated, info) in enumerate(outcomes):

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from common.counters import RunCounters
-from common.distributed.actor_loop import ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy
+from common.distributed.actor_loop import (ParamRefresh, act_until_stopped, actor_envs, epsilon_greedy,
+                                           epsilon_greedy_probs)
 from common.distributed.seams import ParameterChannel, ReplayClient
 from common.envs import LastReward, episode_return
 from common.networks import LstmState
@@ -37,11 +38,6 @@ from r2d2.network import act_step, shared_cell
 
 EXTRAS = ("intrinsic", "behaviour_prob", "policy")
 """The sequence replay's extra columns of an NGU step, in this order."""
-
-
-def behaviour_probs(actions: np.ndarray, greedy: np.ndarray, epsilons: np.ndarray, num_actions: int) -> np.ndarray:
-    """mu(a_t | x_t) of epsilon-greedy: epsilon / A, plus 1 - epsilon where a_t is the greedy action. [E] each."""
-    return epsilons / num_actions + (1.0 - epsilons) * (actions == greedy)
 
 
 class Actor:
@@ -90,7 +86,7 @@ class Actor:
                                                           torch.from_numpy(self.policy)))
         q, h_after, c_after = q.numpy(), after.h.numpy(), after.c.numpy()
         actions = epsilon_greedy(q, self.epsilons, self.rng)
-        mu = behaviour_probs(actions, q.argmax(axis=1), self.epsilons, self.num_actions)
+        mu = epsilon_greedy_probs(actions, q.argmax(axis=1), self.epsilons, self.num_actions)
         outcomes = [env.step(int(a)) for env, a in zip(self.envs, actions)]
         r_i = self.intrinsic(np.stack([outcome[0] for outcome in outcomes]))
         for e, (obs, reward, terminated, truncated, info) in enumerate(outcomes):

@@ -18,13 +18,14 @@ import ngu.network
 import ngu.train
 from common.chain import ENV_ID
 from common.counters import RunCounters
+from common.distributed.actor_loop import epsilon_greedy_probs
 from common.distributed.params import PublishedParams
 from common.distributed.sequences import DeviceSequences
 from common.envs import make_env
 from common.networks import LstmState
 from common.recipe import describe_env
 from common.replay.sequence import SequenceReplay
-from ngu.actor import EXTRAS, Actor, behaviour_probs
+from ngu.actor import EXTRAS, Actor
 from ngu.config import make_config
 from ngu.family import betas, gammas
 from ngu.learner import Learner
@@ -40,7 +41,7 @@ def h(x: float) -> float:
 
 def test_behaviour_probabilities_of_epsilon_greedy():
     # epsilon 0.4 over 4 actions: 0.1 for each action, plus 0.6 for the greedy one
-    mu = behaviour_probs(np.array([2, 1]), np.array([2, 3]), np.array([0.4, 0.4]), 4)
+    mu = epsilon_greedy_probs(np.array([2, 1]), np.array([2, 3]), np.array([0.4, 0.4]), 4)
     assert mu == pytest.approx([0.7, 0.1])
 
 

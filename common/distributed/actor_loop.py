@@ -56,6 +56,12 @@ def epsilon_greedy(q: np.ndarray, epsilons: np.ndarray, rng: np.random.Generator
     return np.where(explore, random_actions, q.argmax(axis=1))
 
 
+def epsilon_greedy_probs(actions: np.ndarray, greedy: np.ndarray, epsilons: np.ndarray, num_actions: int) -> np.ndarray:
+    """mu(a_t | x_t) of `epsilon_greedy`: epsilon / A, plus 1 - epsilon where a_t is the greedy action.
+    [E] each -> [E] (for off-policy corrections such as Retrace's traces)."""
+    return epsilons / num_actions + (1.0 - epsilons) * (actions == greedy)
+
+
 class ParamRefresh:
     """An actor's copy `net` of the learner's network, refreshed from `params` every `every_steps` env steps."""
 
