@@ -22,6 +22,6 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6", "minatar>=1.0.15"],
         "minatar": ["minatar>=1.0.15"],
-        "bench": ["cpprb>=10", "envpool>=0.8"],
+        "bench": ["cpprb>=10", "envpool>=0.8", "stable-baselines3>=2.0"],
     },
 )

@@ -1,0 +1,308 @@
+"""Defaults that carry: candidate settings of each family on several tasks and seeds, beside SB3.
+
+For every seed, task and candidate (interleaved in that order, so that the box's drift spreads over all
+candidates), this runs the command a user runs (`python -m a3c.train --algo a3c --env-id ... FLAGS`,
+`python -m apex.train ...`, or benchmarks.sb3_baseline for stable-baselines3's A2C and DQN with their
+defaults) and stops it at its first greedy evaluation (mean of 10 games) that reaches the task's
+threshold, or at --max-seconds of training. The figure is the wall time from launching the process to
+that evaluation, start-up included (for SB3, less the time it spent evaluating: our runs evaluate in a
+process of their own), and the agent steps by then. Every run gets --eval-interval-seconds and the same
+cores (benchmarks.compare's plan: a3c C workers, apex C - 1 actors + learner).
+
+Candidates are tried on the tasks of their kind of observation (common.envs.observation_kind): vector
+candidates on vector tasks, small-image ones on small images. `--tasks ENV=THRESHOLD` adds a task;
+gymnasium's reward_threshold is used where there is one.
+
+Writes <out>/runs/<env>/<candidate>/seed<k>/{run.json,eval.csv,train.log}, <out>/sweep.md and .csv
+(per task and candidate: seeds that reached the threshold, median seconds and steps, min-max), and
+<out>/sweep.png (seconds to threshold, each seed a dot, a cross at the budget where it did not get there).
+
+    python -m benchmarks.sweep                                    # 3 tasks x 8 candidates x 3 seeds
+    python -m benchmarks.sweep --tasks CartPole-v1 --candidates a3c sb3-a2c --seeds 1 --out /tmp/sweep
+    python -m benchmarks.sweep --report-only
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare import ALGOS, env_slug, process_plan, threshold_for, train_command
+from benchmarks.measure import cpu_model, first_reaching
+from common.envs import observation_kind
+from common.logger import read_csv
+
+RESULTS = Path("benchmarks/results/sweep")
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    method: str
+    """one of benchmarks.compare.ALGOS, or sb3-a2c / sb3-dqn"""
+    kind: str
+    """the kind of observation it is tried on: vector or small_image"""
+    flags: tuple[str, ...] = ()
+
+    @property
+    def is_sb3(self) -> bool:
+        return self.method.startswith("sb3-")
+
+
+# The defaults are the first of each family and kind; the others are the changes the sweep weighs.
+CANDIDATES = (
+    Candidate("a3c", "a3c", "vector"),
+    Candidate("a3c gamma 0.99", "a3c", "vector", ("--gamma", "0.99")),
+    # SB3's A2C optimizer: RMSProp with its epsilon 1e-5 at lr 7e-4, where ours is the paper's 0.1.
+    Candidate("a3c gamma 0.99 rmsprop-eps 1e-5", "a3c", "vector",
+              ("--gamma", "0.99", "--rmsprop-eps", "1e-5", "--lr", "7e-4")),
+    Candidate("a3c gamma 0.99 adam", "a3c", "vector", ("--gamma", "0.99", "--optimizer", "adam", "--lr", "1e-3")),
+    Candidate("apex", "apex", "vector"),
+    Candidate("sb3-a2c", "sb3-a2c", "vector"),
+    Candidate("sb3-dqn", "sb3-dqn", "vector"),
+    Candidate("a3c", "a3c", "small_image"),
+    Candidate("apex", "apex", "small_image"),
+    Candidate("sb3-a2c", "sb3-a2c", "small_image"),
+    Candidate("sb3-dqn", "sb3-dqn", "small_image"),
+)
+# MiniCatch's rewards are +1 and -1 a game: a mean of 10 games of 0.8 or more is 9 catches of 10.
+TASKS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "common.catch:MiniCatch-v0": 0.8}
+
+
+def parse_task(text: str) -> tuple[str, float]:
+    """"ENV=THRESHOLD", or ENV with its threshold from TASKS or gymnasium's reward_threshold."""
+    env_id, _, threshold = text.partition("=")
+    if threshold:
+        return env_id, float(threshold)
+    value = TASKS.get(env_id, threshold_for(env_id))
+    if math.isnan(value):
+        raise ValueError(f"{env_id} has no threshold: give one as {env_id}=THRESHOLD")
+    return env_id, value
+
+
+def command_for(candidate: Candidate, env_id: str, seed: int, cores: int, max_seconds: float,
+                eval_interval_seconds: float, threshold: float, run_dir: Path) -> list[str]:
+    if candidate.is_sb3:
+        return [sys.executable, "-m", "benchmarks.sb3_baseline", "--algo", candidate.method[4:], "--env-id", env_id,
+                "--seed", str(seed), "--max-seconds", str(max_seconds), "--eval-interval-seconds",
+                str(eval_interval_seconds), "--stop-at", str(threshold), "--run-dir", str(run_dir)]
+    return [*train_command(candidate.method, env_id, seed, cores, max_seconds, eval_interval_seconds,
+                           candidate.flags, None), "--run-dir", str(run_dir)]
+
+
+def to_threshold(evals: list[dict[str, float]], threshold: float, launched: float) -> tuple[float, float]:
+    """(seconds from launch, agent steps) at the first evaluation reaching threshold; inf, inf if none.
+    An evaluation's time is its unix_time less the run's time spent evaluating before it (SB3's)."""
+    row = first_reaching(evals, threshold)
+    if row is None:
+        return math.inf, math.inf
+    evaluating = row.get("eval_seconds", math.nan)
+    return row["unix_time"] - launched - (0.0 if math.isnan(evaluating) else evaluating), row["env_steps"]
+
+
+def stop(proc: subprocess.Popen) -> int:
+    """SIGTERM (our runs stop their children as on Ctrl-C), then kill after a minute."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def run_one(out: Path, candidate: Candidate, env_id: str, threshold: float, seed: int, cores: int,
+            max_seconds: float, eval_interval_seconds: float) -> dict[str, Any]:
+    keep = out / "runs" / env_slug(env_id) / candidate.name.replace(" ", "_") / f"seed{seed}"
+    keep.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        command = command_for(candidate, env_id, seed, cores, max_seconds, eval_interval_seconds, threshold, run_dir)
+        with open(keep / "train.log", "w") as log:
+            launched = time.time()
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            while proc.poll() is None and time.time() - launched < max_seconds + 120:
+                if first_reaching(read_csv(run_dir / "eval.csv"), threshold) is not None:
+                    break
+                time.sleep(POLL_SECONDS)
+            returncode = stop(proc)
+        evals = read_csv(run_dir / "eval.csv")
+        if (run_dir / "eval.csv").is_file():
+            shutil.copy(run_dir / "eval.csv", keep / "eval.csv")
+    seconds, steps = to_threshold(evals, threshold, launched)
+    info = {"candidate": candidate.name, "method": candidate.method, "flags": " ".join(candidate.flags),
+            "env_id": env_id, "threshold": threshold, "seed": seed, "cores": cores, "max_seconds": max_seconds,
+            "processes": "1 process (SB3)" if candidate.is_sb3 else process_plan(candidate.method, cores)[1],
+            "returncode": returncode, "seconds_to_threshold": seconds, "steps_to_threshold": steps,
+            "best": max((r["eval_return_mean"] for r in evals), default=math.nan),
+            "load_before": load_before, "load_after": os.getloadavg()[0],
+            "command": " ".join(["python", *command[1:-2]])}
+    (keep / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One task and candidate over its seeds: how many reached the threshold, median (inf where most did
+    not) and min-max seconds and steps, mean best evaluation."""
+    seconds = [r["seconds_to_threshold"] for r in runs]
+    steps = [r["steps_to_threshold"] for r in runs]
+    return {"seeds": len(runs), "reached": sum(math.isfinite(s) for s in seconds),
+            "median_seconds": statistics.median(seconds), "min_seconds": min(seconds), "max_seconds": max(seconds),
+            "median_steps": statistics.median(steps), "best_mean": statistics.fmean(r["best"] for r in runs)}
+
+
+def load(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(env id, candidate) -> its runs' run.json, in the order they ran."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    infos = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/seed*/run.json"))]
+    for info in infos:
+        groups.setdefault((info["env_id"], info["candidate"]), []).append(info)
+    return groups
+
+
+def table(groups: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    order = {c.name: i for i, c in enumerate(CANDIDATES)}
+    rows = [{"env_id": env_id, "candidate": name, "method": runs[0]["method"], "flags": runs[0]["flags"],
+             "threshold": runs[0]["threshold"], "budget": runs[0]["max_seconds"], **summarize(runs)}
+            for (env_id, name), runs in groups.items()]
+    return sorted(rows, key=lambda r: (r["env_id"], order.get(r["candidate"], len(order)), r["candidate"]))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if math.isfinite(value) else "not reached"
+
+
+def markdown(rows: list[dict[str, Any]], header: list[str]) -> list[str]:
+    lines = [*header]
+    for env_id in dict.fromkeys(r["env_id"] for r in rows):
+        task = [r for r in rows if r["env_id"] == env_id]
+        lines += ["", f"## {env_id} (threshold {task[0]['threshold']:g}, budget {task[0]['budget']:g} s)", "",
+                  "| candidate | method | flags | reached | median time to threshold | fastest | slowest | median steps | "
+                  "best eval (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in task:
+            steps = f"{r['median_steps']:,.0f}" if math.isfinite(r["median_steps"]) else "-"
+            lines.append(f"| {r['candidate']} | {r['method']} | {r['flags']} | {r['reached']}/{r['seeds']} "
+                         f"| {_seconds(r['median_seconds'])} | {_seconds(r['min_seconds'])} "
+                         f"| {_seconds(r['max_seconds'])} | {steps} | {r['best_mean']:.1f} |")
+    return lines
+
+
+def plot(out: Path, groups: dict[tuple[str, str], list[dict[str, Any]]], rows: list[dict[str, Any]]) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    env_ids = list(dict.fromkeys(r["env_id"] for r in rows))
+    fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4.5), squeeze=False)
+    for ax, env_id in zip(axes[0], env_ids):
+        task = [r for r in rows if r["env_id"] == env_id]
+        for y, r in enumerate(task):
+            runs = groups[(env_id, r["candidate"])]
+            done = [x["seconds_to_threshold"] for x in runs if math.isfinite(x["seconds_to_threshold"])]
+            ax.scatter(done, [y] * len(done), color="C0", s=25)
+            missed = len(runs) - len(done)
+            if missed:
+                ax.scatter([r["budget"]] * missed, [y] * missed, color="C3", marker="x", s=40)
+            if math.isfinite(r["median_seconds"]):
+                ax.plot([r["median_seconds"]] * 2, [y - 0.3, y + 0.3], color="k")
+        ax.set_yticks(range(len(task)), [r["candidate"] for r in task], fontsize=8)
+        ax.set_xlabel("seconds from launch to the threshold (dots: seeds, bar: median, x: not reached)")
+        ax.set_title(f"{env_id} (threshold {task[0]['threshold']:g})", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    path = out / "sweep.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+CSV_FIELDS = ["env_id", "candidate", "method", "flags", "threshold", "budget", "seeds", "reached", "median_seconds",
+              "min_seconds", "max_seconds", "median_steps", "best_mean"]
+
+
+def report(out: Path) -> list[str]:
+    meta = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
+    groups = load(out)
+    rows = table(groups)
+    loads = [r[k] for runs in groups.values() for r in runs for k in ("load_before", "load_after")]
+    header = ["# Defaults that carry: seconds from launch to the threshold", "",
+              "Each run stops at its first greedy evaluation (mean of 10 games) at or above the task's threshold; "
+              "seconds count from launching the process (start-up included; SB3's less its evaluations). "
+              "Median over seeds, with the fastest and slowest; a seed that did not get there counts as "
+              "infinitely slow."]
+    if meta:
+        header += ["", f"`{meta['command']}` on {meta['cores']} of {meta['machine']}, started {meta['started']}, "
+                   f"{meta['total_seconds'] / 60:.1f} min."]
+    if loads:
+        header += ["", f"1-minute load average {min(loads):.2f}-{max(loads):.2f} around the runs."]
+    lines = markdown(rows, header) + ["", "![sweep](sweep.png)"]
+    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    if rows:
+        plot(out, groups, rows)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="ENV or ENV=THRESHOLD")
+    parser.add_argument("--candidates", nargs="+", help="candidate names (default: all of each task's kind)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-seconds", type=float, default=90.0, help="training budget of each run")
+    parser.add_argument("--eval-interval-seconds", type=float, default=2.0)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores given to every run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true", help="redraw the table and chart from <out>/runs")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        print("\n".join(report(args.out)))
+        return 0
+    if args.seeds < 1 or args.cores < 1 or args.max_seconds <= 0 or args.eval_interval_seconds <= 0:
+        parser.error("--seeds and --cores must be at least 1, the seconds positive")
+    known = {c.name for c in CANDIDATES}
+    if args.candidates and not set(args.candidates) <= known:
+        parser.error(f"unknown candidates {sorted(set(args.candidates) - known)}; known: {sorted(known)}")
+    try:
+        tasks = [parse_task(t) for t in args.tasks]
+    except ValueError as e:
+        parser.error(str(e))
+    plan = [(env_id, threshold, c) for env_id, threshold in tasks for c in CANDIDATES
+            if c.kind == observation_kind(env_id) and (not args.candidates or c.name in args.candidates)
+            and (c.is_sb3 or c.method in ALGOS)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    start, started = time.monotonic(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for seed in range(args.seeds):
+        for env_id, threshold, candidate in plan:
+            info = run_one(args.out, candidate, env_id, threshold, seed, args.cores, args.max_seconds,
+                           args.eval_interval_seconds)
+            print(f"{env_id} {candidate.name} seed {seed}: {_seconds(info['seconds_to_threshold'])} "
+                  f"(best {info['best']:.1f}, load {info['load_before']:.2f}); "
+                  f"{(time.monotonic() - start) / 60:.1f} min so far", flush=True)
+    meta = {"command": "python -m benchmarks.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
+            "machine": f"{os.cpu_count()} cores ({cpu_model()})", "cores": args.cores, "started": started,
+            "total_seconds": round(time.monotonic() - start, 1)}
+    (args.out / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print("\n".join(report(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
