@@ -112,6 +112,15 @@ def to_threshold(evals: list[dict[str, float]], threshold: float, launched: floa
     return row["unix_time"] - launched - (0.0 if math.isnan(evaluating) else evaluating), row["env_steps"]
 
 
+def startup_seconds(evals: list[dict[str, float]], launched: float) -> float:
+    """Seconds from launch to the start of the run's own clock, read from its first evaluation (nan if none)."""
+    if not evals:
+        return math.nan
+    row = evals[0]
+    evaluating = row.get("eval_seconds", math.nan)
+    return row["unix_time"] - launched - row["wall_seconds"] - (0.0 if math.isnan(evaluating) else evaluating)
+
+
 def stop(proc: subprocess.Popen) -> int:
     """SIGTERM (our runs stop their children as on Ctrl-C), then kill after a minute."""
     if proc.poll() is None:
@@ -148,6 +157,7 @@ def run_one(out: Path, candidate: Candidate, env_id: str, threshold: float, seed
             "processes": "1 process (SB3)" if candidate.is_sb3 else process_plan(candidate.method, cores)[1],
             "returncode": returncode, "seconds_to_threshold": seconds, "steps_to_threshold": steps,
             "best": max((r["eval_return_mean"] for r in evals), default=math.nan),
+            "startup_seconds": startup_seconds(evals, launched),
             "load_before": load_before, "load_after": os.getloadavg()[0],
             "command": " ".join(["python", *command[1:-2]])}
     (keep / "run.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -163,7 +173,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     steps = [r["steps_to_threshold"] for r in runs]
     return {"seeds": len(runs), "reached": sum(math.isfinite(s) for s in seconds),
             "median_seconds": statistics.median(seconds), "min_seconds": min(seconds), "max_seconds": max(seconds),
-            "median_steps": statistics.median(steps), "best_mean": statistics.fmean(r["best"] for r in runs)}
+            "median_steps": statistics.median(steps), "best_mean": statistics.fmean(r["best"] for r in runs),
+            "median_startup": _median_of_known([r.get("startup_seconds", math.nan) for r in runs])}
+
+
+def _median_of_known(values: list[float]) -> float:
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else math.nan
 
 
 def load(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -193,12 +209,13 @@ def markdown(rows: list[dict[str, Any]], header: list[str]) -> list[str]:
         task = [r for r in rows if r["env_id"] == env_id]
         lines += ["", f"## {env_id} (threshold {task[0]['threshold']:g}, budget {task[0]['budget']:g} s)", "",
                   "| candidate | method | flags | reached | median time to threshold | fastest | slowest | median steps | "
-                  "best eval (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+                  "best eval (mean) | median start-up |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in task:
             steps = f"{r['median_steps']:,.0f}" if math.isfinite(r["median_steps"]) else "-"
             lines.append(f"| {r['candidate']} | {r['method']} | {r['flags']} | {r['reached']}/{r['seeds']} "
                          f"| {_seconds(r['median_seconds'])} | {_seconds(r['min_seconds'])} "
-                         f"| {_seconds(r['max_seconds'])} | {steps} | {r['best_mean']:.1f} |")
+                         f"| {_seconds(r['max_seconds'])} | {steps} | {r['best_mean']:.1f} "
+                         f"| {r['median_startup']:.1f} s |")
     return lines
 
 
@@ -232,7 +249,7 @@ def plot(out: Path, groups: dict[tuple[str, str], list[dict[str, Any]]], rows: l
 
 
 CSV_FIELDS = ["env_id", "candidate", "method", "flags", "threshold", "budget", "seeds", "reached", "median_seconds",
-              "min_seconds", "max_seconds", "median_steps", "best_mean"]
+              "min_seconds", "max_seconds", "median_steps", "best_mean", "median_startup"]
 
 
 def report(out: Path) -> list[str]:
@@ -244,7 +261,8 @@ def report(out: Path) -> list[str]:
               "Each run stops at its first greedy evaluation (mean of 10 games) at or above the task's threshold; "
               "seconds count from launching the process (start-up included; SB3's less its evaluations). "
               "Median over seeds, with the fastest and slowest; a seed that did not get there counts as "
-              "infinitely slow."]
+              "infinitely slow. Start-up: from launch to the start of the run's own clock (imports, processes, "
+              "the model)."]
     if meta:
         header += ["", f"`{meta['command']}` on {meta['cores']} of {meta['machine']}, started {meta['started']}, "
                    f"{meta['total_seconds'] / 60:.1f} min."]

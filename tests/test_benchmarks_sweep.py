@@ -31,13 +31,24 @@ def test_time_to_threshold_counts_from_launch_and_leaves_out_sb3s_evaluations():
     assert sweep.to_threshold(sb3, 475.0, launched) == (4.5, 2_500)
 
 
+def test_start_up_is_launch_to_the_start_of_the_runs_own_clock():
+    # ours: first evaluation logged at unix 1,006 when its clock said 2.5 s: the clock began 3.5 s after launch
+    assert sweep.startup_seconds([_eval(1_006.0, 100, 9.0, wall_seconds=2.5)], 1_000.0) == 3.5
+    # SB3's clock also leaves out the 0.4 s of that evaluation
+    assert sweep.startup_seconds([_eval(1_006.0, 100, 9.0, wall_seconds=2.5, eval_seconds=0.4)], 1_000.0) == \
+        pytest.approx(3.1)
+    assert math.isnan(sweep.startup_seconds([], 1_000.0))
+
+
 def test_a_summary_over_seeds_by_hand():
-    runs = [{"seconds_to_threshold": 10.0, "steps_to_threshold": 5_000, "best": 500.0},
-            {"seconds_to_threshold": math.inf, "steps_to_threshold": math.inf, "best": 200.0},
-            {"seconds_to_threshold": 30.0, "steps_to_threshold": 9_000, "best": 490.0}]
+    runs = [{"seconds_to_threshold": 10.0, "steps_to_threshold": 5_000, "best": 500.0, "startup_seconds": 3.0},
+            {"seconds_to_threshold": math.inf, "steps_to_threshold": math.inf, "best": 200.0,
+             "startup_seconds": 5.0},
+            {"seconds_to_threshold": 30.0, "steps_to_threshold": 9_000, "best": 490.0, "startup_seconds": math.nan}]
     assert sweep.summarize(runs) == {"seeds": 3, "reached": 2, "median_seconds": 30.0, "min_seconds": 10.0,
                                      "max_seconds": math.inf, "median_steps": 9_000,
-                                     "best_mean": pytest.approx(396.6667, abs=1e-4)}
+                                     "best_mean": pytest.approx(396.6667, abs=1e-4),
+                                     "median_startup": 4.0}  # of the two runs that evaluated
     # two of three that never got there: the median is "not reached"
     assert sweep.summarize(runs[:2] + runs[1:2])["median_seconds"] == math.inf
 
