@@ -14,7 +14,7 @@ $(STAMP): setup.py
 		$(PYTHON) -m venv $(VENV); \
 	fi
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	@touch $(STAMP)
 
 train: $(STAMP)

@@ -22,6 +22,9 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6", "minatar>=1.0.15"],
         "minatar": ["minatar>=1.0.15"],
+        # More than one machine (--backend ray): Ray's actors, object store and cluster, rather than a
+        # transport of our own.
+        "ray": ["ray>=2.9"],
         "bench": ["cpprb>=10", "envpool>=0.8", "stable-baselines3>=2.0"],
     },
 )

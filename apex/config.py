@@ -51,6 +51,8 @@ class Config(ReplayRunConfig):
         self.require_non_negative("gorila_max_staleness", "gorila_loss_outlier_stds")
         if self.gorila and self.serial:
             raise ValueError("--gorila and --serial are two different modes: choose one")
+        if self.gorila and self.backend == "ray":
+            raise ValueError("--gorila runs on the local backend only: its bundles learn on replays of their own")
         if self.gorila and self.target_tau > 0:
             raise ValueError("--gorila copies the target every --target-update-interval server updates; "
                              "--target-tau does not apply")

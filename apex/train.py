@@ -22,8 +22,8 @@ from apex.learner import Learner
 from apex.network import make_network
 from common.cli import run_cli
 from common.counters import RunCounters
-from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
-                                             resume_note, start_actors)
+from common.distributed.backend import open_backend
+from common.distributed.learner_loop import resolve_device, resume_note
 from common.distributed.param_server import ParameterServer, start_bundles
 from common.distributed.params import PublishedParams
 from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
@@ -53,22 +53,22 @@ def main(cfg: Config) -> RunSummary:
     obs_shape, num_actions = env.obs_shape, env.num_actions
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
-    replay = TransitionReplay.create(replay_config(cfg, env))
-    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
+    backend = open_backend(cfg, TransitionReplay, replay_config(cfg, env))
+    work = None
     try:
-        learner = Learner(cfg, obs_shape, num_actions, device, replay, counters)
-        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner), replay)
-        params = PublishedParams(learner.net)
-        mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
-        print(f"{cfg.algo} on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, learner on {device}, "
+        learner = Learner(cfg, obs_shape, num_actions, device, backend.replay, counters)
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner),
+                       backend.saved_replay)
+        params = backend.params(learner.net)
+        print(f"{cfg.algo} on {cfg.env_id}: {backend.mode} x {cfg.envs_per_actor} envs, learner on {device}, "
               f"run dir {run.run_dir}", flush=True)
-        work = start_actors(cfg, run.supervisor, Actor, run_actor, replay, learner, params, counters)
+        work = backend.start(run.supervisor, Actor, run_actor, learner, params, counters)
         run.start_evaluator(params.model)
         return run.own(work)
     finally:
         if work is not None:
             work.close()
-        replay.close()
+        backend.close()
 
 
 def train_gorila(cfg: Config, env: EnvProbe) -> RunSummary:

@@ -59,6 +59,7 @@ class Supervisor:
         self.stop_event = CTX.Event()
         self.children: list[_Child] = []
         self.log = log
+        self.elsewhere_restarts = 0  # of workers another backend restarted (Ray's actors), for the run's count
 
     def start(self, name: str, target: Callable[..., None], args: tuple) -> None:
         """Starts `target(*args, should_stop)` in a new process; `target` must be a top-level function, or a
@@ -104,7 +105,7 @@ class Supervisor:
 
     @property
     def restarts(self) -> int:
-        return sum(child.restarts for child in self.children)
+        return sum(child.restarts for child in self.children) + self.elsewhere_restarts
 
     def shutdown(self, timeout_seconds: float = 5.0) -> None:
         """Stops every child: event, join with a deadline, terminate, then kill what is left."""

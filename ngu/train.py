@@ -15,9 +15,8 @@ from torch import nn
 
 from common.cli import run_cli
 from common.counters import RunCounters
-from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
-                                             resume_note, start_actors)
-from common.distributed.params import PublishedParams
+from common.distributed.backend import open_backend
+from common.distributed.learner_loop import resolve_device, resume_note
 from common.envs import is_atari
 from common.evaluation import PolicyFor
 from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
@@ -53,22 +52,22 @@ def main(cfg: Config) -> RunSummary:
     env = probe_env(cfg)
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
-    replay = SequenceReplay.create(replay_config(cfg, env))
-    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
+    backend = open_backend(cfg, SequenceReplay, replay_config(cfg, env))
+    work = None
     try:
-        learner = Learner(cfg, env.obs_shape, env.num_actions, device, replay, counters)
-        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner), replay)
-        params = PublishedParams(learner.net)
-        mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
-        print(f"ngu on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, {cfg.num_policies} policies, learner on "
+        learner = Learner(cfg, env.obs_shape, env.num_actions, device, backend.replay, counters)
+        run = TrainRun(cfg, run_meta(cfg, learner.net), learner, counters, partial(resume_note, learner),
+                       backend.saved_replay)
+        params = backend.params(learner.net)
+        print(f"ngu on {cfg.env_id}: {backend.mode} x {cfg.envs_per_actor} envs, {cfg.num_policies} policies, learner on "
               f"{device}, run dir {run.run_dir}", flush=True)
-        work = start_actors(cfg, run.supervisor, Actor, run_actor, replay, learner, params, counters)
+        work = backend.start(run.supervisor, Actor, run_actor, learner, params, counters)
         run.start_evaluator(params.model, evaluation_policy(cfg))
         return run.own(work)
     finally:
         if work is not None:
             work.close()
-        replay.close()
+        backend.close()
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ The fields that count replay items say their unit: a transition for Ape-X, a seq
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from common.config import RunConfig
 
@@ -17,6 +18,18 @@ from common.config import RunConfig
 class ReplayRunConfig(RunConfig):
     serial: bool = False
     """run actors and learner in turn in one process (deterministic for a fixed seed)"""
+    backend: Literal["local", "ray"] = "local"
+    """local: actor processes on this machine around one shared-memory replay; ray: actors as Ray actors
+    on any node of a Ray cluster, the replay as shards on this (the learner's) node (pip install -e ".[ray]")"""
+    ray_address: str = ""
+    """with --backend ray: empty starts a Ray instance on this machine for the run; auto or host:port joins
+    a running cluster"""
+    replay_shards: int = 2
+    """with --backend ray: Ray actors the replay is split over, each holding replay_capacity / replay_shards"""
+    inserts_in_flight: int = 4
+    """with --backend ray: replay inserts an actor may have sent and not yet seen answered"""
+    publish_seconds: float = 0.2
+    """with --backend ray: seconds between two publications of the learner's parameters to the object store"""
 
     envs_per_actor: int = 4
     """environments per actor, stepped together with one batched forward pass"""
@@ -65,6 +78,11 @@ class ReplayRunConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.require_positive("replay_shards", "inserts_in_flight", "publish_seconds")
+        if self.backend == "ray" and self.serial:
+            raise ValueError("--serial runs actors and learner in one process; --backend ray needs them apart")
+        if self.backend == "ray" and self.replay_capacity < self.replay_shards:
+            raise ValueError(f"--replay-capacity {self.replay_capacity} is below --replay-shards {self.replay_shards}")
         self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size", "n_step",
                               "lr", "adam_eps", "max_grad_norm", "target_update_interval", "batch_size",
                               "replay_capacity", "hidden_size")

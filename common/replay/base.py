@@ -179,6 +179,18 @@ class PriorityRing:
         weights = (values / self.tree.min_priority) ** (-beta)
         return slots, self.key[slots].copy(), weights.astype(np.float32)
 
+    def sample_at(self, values: np.ndarray, beta: float, min_priority: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The items at prefix sums `values` [B] of priority^alpha, drawn by a caller that samples a larger
+        replay of which this is one shard: (slots [B], keys [B], weights [B] float32), the weights
+        against that replay's smallest priority^alpha `min_priority` (as `sample`'s, section 3.4)."""
+        if self.size() == 0:
+            raise ValueError("cannot sample an empty replay")
+        total = self.tree.total
+        slots = self.tree.find(np.minimum(np.asarray(values, dtype=np.float64), np.nextafter(total, 0.0)))
+        weights = (self.tree.leaves()[slots] / min_priority) ** (-beta)
+        return slots, self.key[slots].copy(), weights.astype(np.float32)
+
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
         """Set priorities of sampled items (takes the lock); items overwritten since are skipped.
 
@@ -266,12 +278,15 @@ class ReplayStorage:
 
     @classmethod
     def create(
-        cls, config: Any, specs: Sequence[tuple[str, tuple[int, ...], Any]], fill: dict[str, float | int]
+        cls, config: Any, specs: Sequence[tuple[str, tuple[int, ...], Any]], fill: dict[str, float | int],
+        private: bool = False,
     ) -> "ReplayStorage":
-        """Allocate `specs` plus the ring's arrays, filled per `fill` (sentinels) and `ring_fill()`."""
+        """Allocate `specs` plus the ring's arrays, filled per `fill` (sentinels) and `ring_fill()`.
+        `private`: no spawned process will attach (a Ray shard), so the locks' semaphores need no name
+        in /dev/shm, where a killed owner would leave them."""
         fill = {**fill, **ring_fill()}
         arrays = SharedArrays.create([*ring_specs(config.capacity), *specs], fill)
-        ctx = mp.get_context("spawn")
+        ctx = mp.get_context("fork" if private else "spawn")  # a fork context's semaphores are unlinked at once
         return cls(config, arrays, ctx.Lock(), ctx.Lock(), fill)
 
     @classmethod
@@ -336,6 +351,27 @@ class ReplayBase:
     def nbytes(self) -> int:
         """Bytes of shared memory held by this replay."""
         return self.storage.arrays.nbytes
+
+    def sample(self, batch_size: int, beta: float, rng: np.random.Generator):
+        """Draw a batch in proportion to priority^alpha (stratified) and gather it under the lock."""
+        with self.storage.lock:
+            return self.gather(*self.storage.ring.sample(batch_size, beta, rng))
+
+    def sample_at(self, values: np.ndarray, beta: float, min_priority: float):
+        """The batch at prefix sums `values` of priority^alpha, weighted against `min_priority`
+        (`PriorityRing.sample_at`: this replay is one shard of a larger one)."""
+        with self.storage.lock:
+            return self.gather(*self.storage.ring.sample_at(values, beta, min_priority))
+
+    def gather(self, slots: np.ndarray, keys: np.ndarray, weights: np.ndarray):
+        """The batch of the items in `slots` (the caller holds the lock)."""
+        raise NotImplementedError
+
+    def priority_totals(self) -> tuple[float, float, int, int]:
+        """(sum of priority^alpha, its smallest positive value (inf if none), live items, items ever inserted)."""
+        with self.storage.lock:
+            ring = self.storage.ring
+            return ring.tree.total, ring.tree.min_priority, ring.size(), int(ring.counters[ITEMS_INSERTED])
 
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
         """New priorities for sampled keys; items overwritten since sampling are left alone. Returns count applied."""

@@ -202,10 +202,12 @@ class SequenceReplay(ReplayBase):
         ]
 
     @classmethod
-    def create(cls, config: SequenceReplayConfig) -> "SequenceReplay":
-        """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
+    def create(cls, config: SequenceReplayConfig, private: bool = False) -> "SequenceReplay":
+        """Allocate a new replay in shared memory (owner; it alone unlinks on close); `private`: no other
+        process will attach (`ReplayStorage.create`)."""
         specs = cls.specs(config)
-        replay = cls(ReplayStorage.create(config, specs, {name: sentinel_for(dtype) for name, _, dtype in specs}))
+        replay = cls(ReplayStorage.create(config, specs, {name: sentinel_for(dtype) for name, _, dtype in specs},
+                                          private))
         if replay.frame_ring is not None:
             replay.frame_ring.clear_blank()
         return replay
@@ -254,23 +256,21 @@ class SequenceReplay(ReplayBase):
             ring.publish(slots, keys, None if block.priority is None else np.asarray(block.priority)[keep])
         return Inserted(keys, given_ids, int((~keep).sum()))
 
-    def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> SequenceBatch:
-        """Draw a batch in proportion to priority^alpha (stratified) and gather it under the lock."""
+    def gather(self, slots: np.ndarray, keys: np.ndarray, weights: np.ndarray) -> SequenceBatch:
+        """The sequences in `slots`, observations gathered from the frame ring if any (the caller holds the lock)."""
         cfg, arrays = self.config, self.storage.arrays
-        with self.storage.lock:
-            slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
-            if self.frame_ring is None:
-                obs = arrays["obs"][slots]
-            else:
-                refs = arrays["obs_ref"][slots]  # [B, T, S]
-                obs = self._pool.get((batch_size, cfg.length, *cfg.obs_shape), np.dtype(cfg.obs_dtype))
-                self.frame_ring.gather(refs, obs)
-            data = {name: arrays[name][slots] for name in _ITEM_FIELDS}
-            if cfg.extras:
-                data["extra"], data["prev_extra"] = arrays["extra"][slots], arrays["prev_extra"][slots]
-            else:
-                data["extra"] = np.zeros((len(slots), cfg.length, 0), np.float32)
-                data["prev_extra"] = np.zeros((len(slots), 0), np.float32)
+        if self.frame_ring is None:
+            obs = arrays["obs"][slots]
+        else:
+            refs = arrays["obs_ref"][slots]  # [B, T, S]
+            obs = self._pool.get((len(slots), cfg.length, *cfg.obs_shape), np.dtype(cfg.obs_dtype))
+            self.frame_ring.gather(refs, obs)
+        data = {name: arrays[name][slots] for name in _ITEM_FIELDS}
+        if cfg.extras:
+            data["extra"], data["prev_extra"] = arrays["extra"][slots], arrays["prev_extra"][slots]
+        else:
+            data["extra"] = np.zeros((len(slots), cfg.length, 0), np.float32)
+            data["prev_extra"] = np.zeros((len(slots), 0), np.float32)
         return SequenceBatch(obs=obs, **data, index=slots, key=keys, weight=weights)
 
 

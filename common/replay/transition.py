@@ -133,10 +133,12 @@ class TransitionReplay(ReplayBase):
         ]
 
     @classmethod
-    def create(cls, config: TransitionReplayConfig) -> "TransitionReplay":
-        """Allocate a new replay in shared memory (owner; it alone unlinks on close)."""
+    def create(cls, config: TransitionReplayConfig, private: bool = False) -> "TransitionReplay":
+        """Allocate a new replay in shared memory (owner; it alone unlinks on close); `private`: no other
+        process will attach (`ReplayStorage.create`)."""
         specs = cls.specs(config)
-        return cls(ReplayStorage.create(config, specs, {name: sentinel_for(dtype) for name, _, dtype in specs}))
+        return cls(ReplayStorage.create(config, specs, {name: sentinel_for(dtype) for name, _, dtype in specs},
+                                        private))
 
     def insert(self, block: TransitionBlock) -> Inserted:
         """Write the block's new frames and its transitions under the lock (see `TransitionBlock`).
@@ -175,18 +177,16 @@ class TransitionReplay(ReplayBase):
             raise ValueError(f"frame references must lie in [0, {num_refs})")
         return refs
 
-    def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> TransitionBatch:
-        """Draw a batch in proportion to priority^alpha (stratified) and gather it under the lock."""
+    def gather(self, slots: np.ndarray, keys: np.ndarray, weights: np.ndarray) -> TransitionBatch:
+        """The transitions in `slots`, stacks rebuilt from the frame ring (the caller holds the lock)."""
         arrays = self.storage.arrays
-        with self.storage.lock:
-            slots, keys, weights = self.storage.ring.sample(batch_size, beta, rng)
-            refs = np.stack([arrays["obs_ref"][slots], arrays["next_ref"][slots]])  # [2, B, S]
-            frames = arrays["frames"]
-            both = self._pool.get((2, batch_size, self.config.stack, *frames.shape[1:]), frames.dtype)
-            self.frame_ring.gather(refs, both)
-            action = arrays["action"][slots]
-            reward = arrays["reward"][slots]
-            discount = arrays["discount"][slots]
+        refs = np.stack([arrays["obs_ref"][slots], arrays["next_ref"][slots]])  # [2, B, S]
+        frames = arrays["frames"]
+        both = self._pool.get((2, len(slots), self.config.stack, *frames.shape[1:]), frames.dtype)
+        self.frame_ring.gather(refs, both)
+        action = arrays["action"][slots]
+        reward = arrays["reward"][slots]
+        discount = arrays["discount"][slots]
         obs, next_obs = (both[:, :, 0] if self.config.frame_stack is None else both)
         return TransitionBatch(obs, action, reward, discount, next_obs, slots, keys, weights)
 
