@@ -127,8 +127,9 @@ class RayBackend:
         if self.cfg.ray_address:
             ray.init(address=self.cfg.ray_address, **quiet)
         else:
-            ray.init(num_cpus=max(os.cpu_count() or 1, self.cfg.num_workers), object_store_memory=OBJECT_STORE_BYTES,
-                     **quiet)
+            # "local": a new instance even where RAY_ADDRESS names a running one
+            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, self.cfg.num_workers),
+                     object_store_memory=OBJECT_STORE_BYTES, **quiet)
             self.started_ray = True
 
     @property

@@ -94,9 +94,8 @@ def global_keys(local_keys: np.ndarray, shard: int, num_shards: int) -> np.ndarr
 
 
 def concat_batches(parts: Sequence[Any]) -> Any:
-    """One batch (a NamedTuple of batch-first arrays) from the shards' parts, in order."""
-    if len(parts) == 1:
-        return parts[0]
+    """One batch (a NamedTuple of batch-first arrays) from the shards' parts, in order; always a copy,
+    since what Ray hands over is read-only (torch warns of such arrays, and a learner may write)."""
     return type(parts[0])(*(np.concatenate(fields) for fields in zip(*parts)))
 
 
