@@ -78,6 +78,11 @@ class Actor:
         for e in range(num):
             self.start_episode(e)
 
+    def owner_state(self) -> BanditState:
+        """What the run's owner keeps of this actor (in checkpoints and arms.csv): its bandit's memory. On
+        the local backend the owner reads it in place; a Ray actor reports it with its progress."""
+        return self.bandit.state
+
     def start_episode(self, e: int) -> None:
         """Env e's episode begins at self.obs[e]: zero state and inputs, the bandit's arm, an empty memory."""
         self.h[e], self.c[e] = 0.0, 0.0

@@ -38,9 +38,6 @@ class Config(NGUConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.backend == "ray":
-            raise ValueError("agent57 runs on the local backend only: its actors' arm choices and the "
-                             "meta-controller share memory that has no Ray channel yet")
         self.require_positive("bandit_window")
         self.require_non_negative("bandit_beta")
         self.require_unit_interval("bandit_epsilon")

@@ -24,9 +24,8 @@ from agent57.config import Config, make_config
 from agent57.learner import Learner
 from common.cli import run_cli
 from common.counters import RunCounters
-from common.distributed.learner_loop import (ParallelLearnerWork, SerialActorLearnerWork, resolve_device,
-                                             resume_note, start_actors)
-from common.distributed.params import PublishedParams
+from common.distributed.backend import open_backend
+from common.distributed.learner_loop import resolve_device, resume_note
 from common.envs import is_atari
 from common.evaluation import PolicyFor
 from common.recipe import EnvProbe, TrainRun, checkpoint_meta, probe_env
@@ -68,6 +67,11 @@ class Bandits:
 
     def state(self, rank: int) -> BanditState:
         return BanditState(*(tensor[rank].numpy() for tensor in self.tensors()))
+
+    def set_state(self, rank: int, state: BanditState) -> None:
+        """Row `rank` from what a Ray actor reported (`Actor.owner_state`)."""
+        for tensor, array in zip(self.tensors(), state):
+            tensor[rank] = torch.from_numpy(np.asarray(array))
 
 
 class RunState:
@@ -152,25 +156,26 @@ def main(cfg: Config) -> RunSummary:
     env = probe_env(cfg)
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
-    replay = SequenceReplay.create(replay_config(cfg, env))
+    backend = open_backend(cfg, SequenceReplay, replay_config(cfg, env))
     bandits = Bandits(cfg.num_workers, cfg.bandit_window)
-    work: ParallelLearnerWork | SerialActorLearnerWork | None = None
+    work = None
     arm_log: ArmLog | None = None
     try:
-        learner = Learner(cfg, env.obs_shape, env.num_actions, device, replay, counters)
+        learner = Learner(cfg, env.obs_shape, env.num_actions, device, backend.replay, counters)
         run = TrainRun(cfg, run_meta(cfg, learner.net), RunState(learner, bandits), counters,
-                       partial(resume_note, learner), replay)
-        params = PublishedParams(learner.net)
+                       partial(resume_note, learner), backend.saved_replay)
+        params = backend.params(learner.net)
         arm_log = ArmLog(run.run_dir, bandits, cfg.num_policies, bool(cfg.resume))
-        mode = "serial" if cfg.serial else f"{cfg.num_workers} actor processes"
-        print(f"agent57 on {cfg.env_id}: {mode} x {cfg.envs_per_actor} envs, {cfg.num_policies} arms, learner on "
+        print(f"agent57 on {cfg.env_id}: {backend.mode} x {cfg.envs_per_actor} envs, {cfg.num_policies} arms, learner on "
               f"{device}, run dir {run.run_dir}", flush=True)
 
         def make_actor(rank: int, cfg: Config, replay, params, counters) -> Actor:
+            # In a Ray actor, `bandits` is a copy taken at its start: the owner's row then, which the
+            # actor reports back as it changes (`Actor.owner_state`, `Bandits.set_state`).
             return Actor(rank, cfg, replay, params, counters, bandits.state(rank))
 
-        work = start_actors(cfg, run.supervisor, make_actor, partial(run_actor, bandits=bandits.tensors()), replay,
-                            learner, params, counters)
+        work = backend.start(run.supervisor, make_actor, partial(run_actor, bandits=bandits.tensors()), learner,
+                             params, counters, on_actor_state=bandits.set_state)
         run.start_evaluator(params.model, evaluation_policy(cfg))
         return run.own(with_arm_log(work, arm_log))
     finally:
@@ -178,7 +183,7 @@ def main(cfg: Config) -> RunSummary:
             work.close()
         if arm_log is not None:
             arm_log.close()
-        replay.close()
+        backend.close()
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -31,10 +31,12 @@ FRAME_BYTES = 84 * 84
 BLOCK = 64
 
 
-def object_store_objects(address: str) -> int:
-    """Objects held in the object stores of every node of the cluster at `address` (Ray's memory summary)."""
+def object_store_bytes(address: str) -> int:
+    """Bytes of primary copies in the object stores of every node of the cluster at `address`: what someone
+    still references (Ray's memory summary). The secondary copies that a node keeps of objects it fetched
+    from another are a cache, evicted as it fills, and not counted."""
     from ray._private.internal_api import get_memory_info_reply, get_state_from_address
-    return int(get_memory_info_reply(get_state_from_address(address)).store_stats.num_local_objects)
+    return int(get_memory_info_reply(get_state_from_address(address)).store_stats.object_store_bytes_primary_copy)
 
 
 def driver_references() -> int:

@@ -23,7 +23,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from apex.config import make_config as apex_config  # noqa: E402
 from apex.train import main as apex_main  # noqa: E402
-from benchmarks.ray_backend import driver_references, object_store_objects  # noqa: E402
+from benchmarks.ray_backend import driver_references, object_store_bytes  # noqa: E402
 from common.distributed.ray_replay import (ReplayShard, ShardedReplay, ShardWriter, concat_batches,  # noqa: E402
                                            global_keys, split_prefix_sums)
 from common.replay.transition import TransitionBatch, TransitionReplay, TransitionReplayConfig  # noqa: E402
@@ -148,7 +148,7 @@ def test_a_writer_refers_to_its_frames_by_the_shards_ids_once_answered(cluster):
 def _record_objects(address: str, stop: threading.Event, out: list[tuple[float, int, int]]) -> None:
     start = time.monotonic()
     while not stop.wait(2.0):
-        out.append((time.monotonic() - start, object_store_objects(address), driver_references()))
+        out.append((time.monotonic() - start, object_store_bytes(address), driver_references()))
 
 
 def _alive_actors() -> list[str]:
@@ -168,6 +168,11 @@ def test_apex_learns_cartpole_with_its_actors_on_the_second_node(cluster, tmp_pa
     nodes = _actor_nodes(capsys.readouterr().out)
     assert len(nodes) == 1 and cluster.head_node.node_id not in nodes
     assert not _alive_actors()
+    # a resumed run goes on from the checkpoint's steps (its replay is refilled: shards are not saved)
+    resumed = apex_main(apex_config({"resume": str(tmp_path), "total_steps": summary.env_steps + 2_000,
+                                     "stop_return": None, "eval_interval_seconds": 0.0}))
+    assert resumed.stop_reason.startswith("reached --total-steps")
+    assert summary.env_steps + 2_000 <= resumed.env_steps
 
 
 def test_r2d2_learns_cartpole_without_velocities_on_the_second_node(cluster, tmp_path):
@@ -181,8 +186,9 @@ def test_r2d2_learns_cartpole_without_velocities_on_the_second_node(cluster, tmp
 
 def test_a_killed_actor_is_restarted_and_the_object_store_stays_bounded(cluster, tmp_path):
     """60 s of Ape-X on Pong (frames, parameters and batches all large enough for the object store).
-    One actor's process is killed at 20 s: the run restarts it and finishes. The objects in the store and
-    the driver's references after warm-up stay within what a fixed number of requests in flight holds."""
+    One actor's process is killed at 20 s: the run restarts it and finishes. After warm-up, the bytes the
+    object store holds for someone (primary copies) and the driver's references do not grow: they stay
+    within what a fixed number of requests in flight holds, one parameter copy (2.7 MB) of slack aside."""
     cfg = apex_config({"env_id": "ALE/Pong-v5", "backend": "ray", "ray_address": cluster.address,
                        "num_workers": 2, "envs_per_actor": 2, "learning_starts": 500, "batch_size": 32,
                        "replay_capacity": 20_000, "max_seconds": 60.0, "eval_interval_seconds": 0.0,
@@ -202,7 +208,7 @@ def test_a_killed_actor_is_restarted_and_the_object_store_stays_bounded(cluster,
     late = [s for s in samples if s[0] > 30.0]
     warm = [s for s in samples if 10.0 < s[0] <= 30.0]
     assert late and warm, samples
-    assert max(s[1] for s in late) <= max(s[1] for s in warm) + 8, samples
+    assert max(s[1] for s in late) <= max(s[1] for s in warm) + 3_000_000, samples
     assert max(s[2] for s in late) <= max(s[2] for s in warm) + 8, samples
 
 

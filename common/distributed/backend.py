@@ -43,8 +43,11 @@ class LocalBackend:
         return PublishedParams(model)
 
     def start(self, supervisor: Supervisor, make_actor: Callable[..., Any], actor_main: Callable[..., None],
-              learner: Learner, params: PublishedParams, counters: RunCounters
+              learner: Learner, params: PublishedParams, counters: RunCounters,
+              on_actor_state: Callable[[int, Any], None] | None = None
               ) -> ParallelLearnerWork | SerialActorLearnerWork:
+        """The actors, and the owner loop's work. `on_actor_state(rank, state)` takes what an actor's
+        `owner_state()` reports, where the owner cannot read it in place (not here: shared memory)."""
         return start_actors(self.cfg, supervisor, make_actor, actor_main, self.replay, learner, params, counters)
 
     def close(self) -> None:

@@ -72,10 +72,13 @@ class ActorHost:
             self.actor.close()
             self.writer.flush()
 
-    def progress(self, paused: bool) -> tuple[int, list[float], str]:
-        """(env steps, episode returns finished since the last call, the node it runs on)."""
+    def progress(self, paused: bool) -> tuple[int, list[float], str, Any]:
+        """(env steps, episode returns finished since the last call, the node it runs on, the actor's
+        `owner_state()` if it keeps one for the owner)."""
         self.paused = paused
-        return int(self.counters.steps[self.rank]), self.counters.new_returns(self.seen), self.node
+        owner_state = getattr(self.actor, "owner_state", None)
+        return (int(self.counters.steps[self.rank]), self.counters.new_returns(self.seen), self.node,
+                owner_state() if owner_state is not None else None)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -146,16 +149,19 @@ class RayBackend:
         return RayParams(model, self.store, self.cfg.publish_seconds)
 
     def start(self, supervisor: Supervisor, make_actor: Callable[..., Any], actor_main: Callable[..., None],
-              learner: Learner, params: RayParams, counters: RunCounters) -> "RayActorsWork":
-        """As `LocalBackend.start`; the actors are Ray actors, so the supervisor and `actor_main` are not used."""
+              learner: Learner, params: RayParams, counters: RunCounters,
+              on_actor_state: Callable[[int, Any], None] | None = None) -> "RayActorsWork":
+        """As `LocalBackend.start`; the actors are Ray actors (`actor_main` is not used), and each one's
+        `owner_state()` goes to `on_actor_state` with its progress."""
         self.make_actor, self.supervisor = make_actor, supervisor
         for rank in range(self.cfg.num_workers):
-            host = _Host(rank)
+            host = _Host(rank, base_steps=int(counters.steps[rank]))  # a resumed run's steps are in row 0
             self.hosts.append(host)
             self._launch(host)
         insert_limit = torch.full((1,), -1, dtype=torch.int64)
         rate = RateLimit(self.cfg.samples_per_insert, self.cfg.batch_size, insert_limit)
-        return RayActorsWork(self, ParallelLearnerWork(learner, params, rate), insert_limit, counters)
+        return RayActorsWork(self, ParallelLearnerWork(learner, params, rate), insert_limit, counters,
+                             on_actor_state)
 
     def _launch(self, host: _Host) -> None:
         shard = self.shards[host.rank % len(self.shards)]
@@ -215,9 +221,9 @@ class RayActorsWork:
     """The owner loop's work on the Ray backend: poll and restart the hosts, then the learner's share."""
 
     def __init__(self, backend: RayBackend, learner_work: ParallelLearnerWork, insert_limit: torch.Tensor,
-                 counters: RunCounters):
+                 counters: RunCounters, on_actor_state: Callable[[int, Any], None] | None = None):
         self.backend, self.learner_work = backend, learner_work
-        self.insert_limit, self.counters = insert_limit, counters
+        self.insert_limit, self.counters, self.on_actor_state = insert_limit, counters, on_actor_state
 
     def __call__(self) -> None:
         replay = self.backend.replay
@@ -243,7 +249,7 @@ class RayActorsWork:
             if not ready or time.monotonic() - host.asked_at < POLL_SECONDS:
                 return
             try:
-                steps, returns, node = ray.get(host.asked)
+                steps, returns, node, owner_state = ray.get(host.asked)
             except RayActorError as err:
                 self.backend.restart(host, self.counters, err)
                 return
@@ -253,6 +259,8 @@ class RayActorsWork:
             self.counters.steps[host.rank] = host.base_steps + steps
             for episode_return in returns:
                 self.counters.add_episode(host.rank, episode_return)
+            if owner_state is not None and self.on_actor_state is not None:
+                self.on_actor_state(host.rank, owner_state)
         host.asked, host.asked_at = host.handle.progress.remote(paused), time.monotonic()
 
     def close(self) -> None:
