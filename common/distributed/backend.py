@@ -10,6 +10,7 @@ closes the backend at the end; the two backends differ only behind the seams (`s
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Callable
 
 from torch import nn
@@ -57,9 +58,8 @@ class LocalBackend:
 def open_backend(cfg: ReplayRunConfig, replay_cls: type[ReplayBase], replay_config: Any) -> Any:
     """The run's backend (`LocalBackend`, or `RayBackend` with the same calls), its replay ready."""
     if cfg.backend == "ray":
-        try:
-            from common.distributed.ray_backend import RayBackend
-        except ImportError:
-            raise UsageError('--backend ray needs Ray, which is not installed: pip install -e ".[ray]"') from None
+        if importlib.util.find_spec("ray") is None:
+            raise UsageError('--backend ray needs Ray, which is not installed: pip install -e ".[ray]"')
+        from common.distributed.ray_backend import RayBackend
         return RayBackend(cfg, replay_cls, replay_config)
     return LocalBackend(cfg, replay_cls, replay_config)

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from common.distributed.config import ReplayRunConfig
 from common.distributed.learner_loop import Learner, ParallelLearnerWork, RateLimit
 from common.distributed.ray_params import ParamStore, RayParams, StoreReader
 from common.distributed.ray_replay import ReplayShard, ShardedReplay, ShardWriter
+from common.errors import UsageError
+from common.recipe import one_line
 from common.replay.base import ReplayBase
 from common.replay.shm import cleanup_stale_segments
 from common.supervisor import MAX_QUICK_DEATHS, QUICK_DEATH_SECONDS, Supervisor, eprint
@@ -128,7 +131,13 @@ class RayBackend:
         quiet = dict(logging_level=logging.WARNING, include_dashboard=False, configure_logging=True,
                      log_to_driver=True)
         if self.cfg.ray_address:
-            ray.init(address=self.cfg.ray_address, **quiet)
+            if self.cfg.ray_address != "auto":
+                _check_reachable(self.cfg.ray_address)  # ray.init retries an unreachable address for minutes
+            try:
+                ray.init(address=self.cfg.ray_address, **quiet)
+            except ConnectionError as err:
+                raise UsageError(f"cannot join a Ray cluster at --ray-address {self.cfg.ray_address}: "
+                                 f"{one_line(err)}") from None
         else:
             # "local": a new instance even where RAY_ADDRESS names a running one
             ray.init(address="local", num_cpus=max(os.cpu_count() or 1, self.cfg.num_workers),
@@ -205,6 +214,17 @@ class RayBackend:
             if self.started_ray:
                 ray.shutdown()
             cleanup_stale_segments()  # of a shard killed before it could release its segment
+
+
+def _check_reachable(address: str, timeout_seconds: float = 5.0) -> None:
+    """UsageError unless something listens at host:port."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address must be auto or host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_seconds).close()
+    except OSError as err:
+        raise UsageError(f"cannot reach a Ray cluster at --ray-address {address}: {err.strerror or err}") from None
 
 
 def _quietly(call: Callable[[], Any]) -> None:
