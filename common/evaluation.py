@@ -68,8 +68,9 @@ def run_evaluator(shared_model: nn.Module, env_id: str, sticky_actions: bool, fr
     next_video = next_time
     round_ = 0
     while not should_stop():
-        if time.monotonic() < next_time:
-            time.sleep(min(0.05, next_time - time.monotonic()))
+        wait = next_time - time.monotonic()
+        if wait > 0:  # one reading of the clock: a second one may already be past next_time
+            time.sleep(min(0.05, wait))
             continue
         env_steps = counters.total_steps()
         model.load_state_dict(shared_model.state_dict())
