@@ -7,7 +7,10 @@ that mostly exploit) should earn more and be chosen more. 15 of the 32 arms have
 epsilon 0.5 the most a bandit can give them is 0.5 + 0.5 x 0.469 = 0.734.
 
 Measured here (serial mode, seed 0, 16,000 steps, deterministic): 586 paid episodes; the low-beta
-share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164. The same
+share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164. The final
+checkpoint's 10 games with the evaluator's policy (its own seeded bandit) average 149.8: checked on the
+checkpoint, not on the evaluations during the run, whose number and timing depend on the box's speed
+(with 4 of them in a busy suite, the best was 85.4 and 93.5 in two runs). The same
 run with --bandit-epsilon 1 (every arm uniform: a bandit that learns nothing) gave them 0.450 of the
 second half's 358 episodes.
 """
@@ -16,7 +19,9 @@ import csv
 import numpy as np
 
 from agent57.config import make_config
+from agent57.evaluate import FAMILY
 from agent57.train import main
+from common.evaluate import EvalConfig, evaluate_run
 from ngu.family import betas
 
 THRESHOLD = 0.6
@@ -24,8 +29,8 @@ THRESHOLD = 0.6
 
 def test_the_bandit_moves_toward_the_low_beta_arms_on_cartpole(tmp_path):
     cfg = make_config({"env_id": "CartPole-v1", "serial": True, "seed": 0, "total_steps": 16_000,
-                       "run_dir": str(tmp_path)})
-    summary = main(cfg)
+                       "eval_interval_seconds": 0.0, "run_dir": str(tmp_path)})
+    main(cfg)
     arms = np.array([int(row["arm"]) for row in csv.DictReader(open(tmp_path / "arms.csv"))])
     low = betas(cfg.num_policies, cfg.intrinsic_beta) < cfg.intrinsic_beta / 2
     assert low.mean() == 15 / 32
@@ -33,4 +38,5 @@ def test_the_bandit_moves_toward_the_low_beta_arms_on_cartpole(tmp_path):
     assert len(later) >= 100, f"{len(arms)} episodes"
     share = float(low[later].mean())
     assert share >= THRESHOLD, f"low-beta share {share:.3f} in the second half (uniform {low.mean():.3f})"
-    assert summary.best_eval >= 100, f"evaluations {summary.eval_means}"
+    final = evaluate_run(FAMILY, EvalConfig(str(tmp_path), episodes=10)).returns
+    assert np.mean(final) >= 100, f"the final policy's returns {final}"
