@@ -41,9 +41,10 @@ from typing import Any
 
 from benchmarks.compare import env_slug, process_plan, run_to_end, threshold_for, train_command
 from benchmarks.measure import cpu_model, first_reaching
-from common.envs import is_atari, observation_kind, register_env_family
+from common.envs import observation_kind
 from common.errors import UsageError
 from common.logger import read_csv
+from common.recipe import describe_env
 
 RESULTS = Path("benchmarks/results/sweep")
 POLL_SECONDS = 0.25
@@ -91,36 +92,17 @@ TASKS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "common.catch:MiniCatch-v0"
 
 
 def parse_task(text: str) -> tuple[str, float]:
-    """"ENV=THRESHOLD", or ENV with its threshold from TASKS or gymnasium's reward_threshold."""
+    """"ENV=THRESHOLD", or ENV with its threshold from TASKS or gymnasium's reward_threshold; ValueError
+    for a task without one, or whose env the toolkit cannot run (`describe_env`)."""
     env_id, _, threshold = text.partition("=")
-    if not env_exists(env_id):
-        raise ValueError(f"unknown env id {env_id}")
-    if threshold:
-        return env_id, float(threshold)
-    value = TASKS.get(env_id, threshold_for(env_id))
+    value = float(threshold) if threshold else TASKS.get(env_id, threshold_for(env_id))
     if math.isnan(value):
         raise ValueError(f"{env_id} has no threshold: give one as {env_id}=THRESHOLD")
-    return env_id, value
-
-
-def env_exists(env_id: str) -> bool:
-    """Whether gymnasium knows `env_id` (ALE's and MinAtar's registered, "module:Name-v0" after importing
-    the module)."""
-    import importlib
-
-    import gymnasium as gym
-
-    if is_atari(env_id):
-        return True
     try:
-        register_env_family(env_id)
-        if ":" in env_id:
-            module, env_id = env_id.split(":", 1)
-            importlib.import_module(module)
-        gym.spec(env_id)
-    except (gym.error.Error, ImportError, UsageError):
-        return False
-    return True
+        describe_env(env_id)
+    except UsageError as err:
+        raise ValueError(str(err)) from None
+    return env_id, value
 
 
 def command_for(candidate: Candidate, env_id: str, seed: int, cores: int, max_seconds: float,

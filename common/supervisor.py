@@ -25,6 +25,16 @@ MAX_QUICK_DEATHS = 3
 CHILD_NAME_VARIABLE = "ASYNCRL_CHILD"
 
 
+def quick_deaths_after(quick_deaths: int, lived: float, name: str, last: str) -> int:
+    """A worker's count of quick deaths in a row after one more death, `lived` seconds after its start;
+    RuntimeError (naming `last`, what it died of) when that makes MAX_QUICK_DEATHS."""
+    quick_deaths = quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+    if quick_deaths >= MAX_QUICK_DEATHS:
+        raise RuntimeError(f"{name} died {MAX_QUICK_DEATHS} times within {QUICK_DEATH_SECONDS:.0f} s of starting "
+                           f"({last})")
+    return quick_deaths
+
+
 class StopSignal:
     """What a child polls to know it should leave: the stop event, or its parent's death."""
 
@@ -91,10 +101,8 @@ class Supervisor:
                 continue
             code = child.process.exitcode
             lived = time.monotonic() - child.started
-            child.quick_deaths = child.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
-            if child.quick_deaths >= MAX_QUICK_DEATHS:
-                raise RuntimeError(f"{child.name} died {MAX_QUICK_DEATHS} times within {QUICK_DEATH_SECONDS:.0f} s "
-                                   f"of starting (last exit code {code}); see its error above")
+            child.quick_deaths = quick_deaths_after(child.quick_deaths, lived, child.name,
+                                                    f"last exit code {code}; see its error above")
             child.restarts += 1
             self.log(f"{child.name} (pid {child.process.pid}) died with exit code {code} "
                      f"after {lived:.1f} s; restarting it (restart {child.restarts})")

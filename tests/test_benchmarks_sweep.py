@@ -19,7 +19,7 @@ def test_a_task_threshold_comes_from_the_flag_the_table_or_gymnasium():
     assert sweep.parse_task("MountainCar-v0") == ("MountainCar-v0", -110.0)  # gymnasium's reward_threshold
     with pytest.raises(ValueError, match="Pendulum-v1=THRESHOLD"):
         sweep.parse_task("Pendulum-v1")  # no reward_threshold registered
-    with pytest.raises(ValueError, match="unknown env id Nope-v0"):
+    with pytest.raises(ValueError, match="unknown or unusable env id 'Nope-v0'"):
         sweep.parse_task("Nope-v0=1")
 
 

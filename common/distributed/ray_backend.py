@@ -36,7 +36,7 @@ from common.errors import UsageError
 from common.recipe import one_line
 from common.replay.base import ReplayBase
 from common.replay.shm import cleanup_stale_segments
-from common.supervisor import MAX_QUICK_DEATHS, QUICK_DEATH_SECONDS, Supervisor, eprint
+from common.supervisor import Supervisor, eprint, quick_deaths_after
 
 OBJECT_STORE_BYTES = 1 << 30
 """Object store of a Ray instance the run starts: parameters, blocks and batches in flight fit many times."""
@@ -182,11 +182,8 @@ class RayBackend:
 
     def restart(self, host: _Host, counters: RunCounters, error: BaseException) -> None:
         lived = time.monotonic() - host.started
-        host.quick_deaths = host.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        if host.quick_deaths >= MAX_QUICK_DEATHS:
-            raise RuntimeError(f"Ray actor {host.rank} died {MAX_QUICK_DEATHS} times within "
-                               f"{QUICK_DEATH_SECONDS:.0f} s of starting; last: {reason}")
+        host.quick_deaths = quick_deaths_after(host.quick_deaths, lived, f"Ray actor {host.rank}", f"last: {reason}")
         host.restarts += 1
         self.supervisor.elsewhere_restarts += 1
         host.base_steps = int(counters.steps[host.rank])

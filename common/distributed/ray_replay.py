@@ -50,16 +50,17 @@ class ReplayShard:
         """Applies the learner's priority `updates` (keys, priorities) first, then (the batch at `values`, or
         None if there are none; this shard's totals after). The weights' minimum is the smaller of the
         learner's global one and this shard's own, which is never stale."""
-        for keys, priorities in updates:
-            self.replay.update_priorities(keys, priorities)
+        self.apply_updates(updates)
         batch = None
         if len(values):
             own_min = self.replay.priority_totals()[1]
             batch = self.replay.sample_at(values, beta, min(min_priority, own_min))
         return batch, self.replay.priority_totals()
 
-    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> int:
-        return self.replay.update_priorities(keys, priorities)
+    def apply_updates(self, updates: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """The learner's queued priority updates, (keys, priorities) each; stale keys are dropped."""
+        for keys, priorities in updates:
+            self.replay.update_priorities(keys, priorities)
 
     def close(self) -> None:
         self.replay.close()
@@ -170,7 +171,7 @@ class ShardedReplay:
         """Sends the queued priority updates now and waits for them."""
         with self.lock:
             updates, self.queued = self.queued, [[] for _ in self.shards]
-        ray.get([shard.sample_at.remote(np.empty(0), 0.0, 1.0, u) for shard, u in zip(self.shards, updates) if u])
+        ray.get([shard.apply_updates.remote(u) for shard, u in zip(self.shards, updates) if u])
 
 
 class ShardWriter:
