@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.compare import ALGOS, Preset, env_slug, eval_frames, load_runs, run_one
+from benchmarks.compare import ALGOS, Preset, eval_frames, load_runs, run_one
 from benchmarks.measure import cpu_model, first_reaching
 
 THRESHOLDS = (0.0, 18.0)

@@ -17,7 +17,7 @@ Writes <out>/runs/<env>/<candidate>/seed<k>/{run.json,eval.csv,train.log}, <out>
 (per task and candidate: seeds that reached the threshold, median seconds and steps, min-max), and
 <out>/sweep.png (seconds to threshold, each seed a dot, a cross at the budget where it did not get there).
 
-    python -m benchmarks.sweep                                    # 3 tasks x 11 or 6 candidates x 3 seeds
+    python -m benchmarks.sweep                                    # 3 tasks x 17 or 12 candidates x 3 seeds
     python -m benchmarks.sweep --tasks CartPole-v1 --candidates a3c sb3-a2c --seeds 1 --out /tmp/sweep
     python -m benchmarks.sweep --report-only
 """
@@ -77,12 +77,24 @@ CANDIDATES = (
     Candidate("a3c gamma 0.97 rmsprop", "a3c", "vector", ("--gamma", "0.97", "--optimizer", "rmsprop")),
     Candidate("a3c gamma 0.98 rmsprop", "a3c", "vector", ("--gamma", "0.98", "--optimizer", "rmsprop")),
     Candidate("a3c gamma 0.99 adam 5e-4", "a3c", "vector", ("--gamma", "0.99", "--lr", "5e-4")),
+    # A3C-LSTM, A2C and REINFORCE against A3C's vector defaults (each differs from A3C in one part):
+    Candidate("a3c-lstm", "a3c-lstm", "vector"),
+    Candidate("a3c-lstm gamma 0.98 adam", "a3c-lstm", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
+    Candidate("a2c", "a2c", "vector"),
+    Candidate("a2c gamma 0.98 adam", "a2c", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
+    Candidate("reinforce", "reinforce", "vector"),
+    Candidate("reinforce gamma 0.98 adam", "reinforce", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
     Candidate("apex", "apex", "vector"),
     Candidate("sb3-a2c", "sb3-a2c", "vector"),
     Candidate("sb3-dqn", "sb3-dqn", "vector"),
     Candidate("a3c", "a3c", "small_image"),
-    # The small-image defaults are the frames' (Adam at 1e-4, tuned on Pong); a larger step on small grids:
-    Candidate("a3c lr 5e-4", "a3c", "small_image", ("--lr", "5e-4")),
+    # The small-image defaults are the frames' Adam and windows at lr 5e-4; the frames' own step (tuned on
+    # Pong, and the small-image default before this sweep) and a larger one:
+    Candidate("a3c lr 1e-4", "a3c", "small_image", ("--lr", "1e-4")),
+    Candidate("a3c lr 1e-3", "a3c", "small_image", ("--lr", "1e-3")),
+    # The other policy methods take A3C's small-image defaults; the step before, for each:
+    *(Candidate(name, method, "small_image", flags) for method in ("a3c-lstm", "a2c", "reinforce")
+      for name, flags in ((method, ()), (f"{method} lr 1e-4", ("--lr", "1e-4")))),
     Candidate("apex", "apex", "small_image"),
     Candidate("sb3-a2c", "sb3-a2c", "small_image"),
     Candidate("sb3-dqn", "sb3-dqn", "small_image"),

@@ -193,7 +193,7 @@ def test_a2c_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
                           "--log-interval-seconds", "0.5", "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: any("spawn_main" in cmd for _, cmd in children_of(proc.pid)), 60), "the evaluator starts"
     assert wait_for(lambda: (tmp_path / "run" / "metrics.csv").stat().st_size > 200, 60), "the owner loop logs"
-    log = interrupt_like_a_terminal(proc, tmp_path / "log")
+    interrupt_like_a_terminal(proc, tmp_path / "log")
     assert list((tmp_path / "run").glob("ckpt-*.pt")), "a final checkpoint was written"
 
 

@@ -26,7 +26,7 @@ def test_ctrl_c_saves_a_checkpoint_and_leaves_nothing_behind(tmp_path):
     proc = start_training("a3c.train", *FAST, "--run-dir", str(tmp_path / "run"), log=tmp_path / "log")
     assert wait_for(lambda: len(worker_pids(proc.pid)) >= 3, 60), "workers and evaluator start"
     assert wait_for(lambda: (tmp_path / "run" / "metrics.csv").stat().st_size > 200, 60)
-    log = interrupt_like_a_terminal(proc, tmp_path / "log")
+    interrupt_like_a_terminal(proc, tmp_path / "log")
     assert shm_entries() <= shm_before, "no /dev/shm segment is left"
     checkpoints = list((tmp_path / "run").glob("ckpt-*.pt"))
     assert checkpoints, "a final checkpoint was written"
