@@ -82,6 +82,7 @@ def test_thresholds():
     assert compare.threshold_for("CartPole-v1") == 475.0
     assert compare.threshold_for("Acrobot-v1") == -100.0
     assert compare.threshold_for("ALE/Pong-v5") == 14.6  # the human score: HNS 1
+    assert compare.threshold_for("MinAtar/SpaceInvaders-v1") == 43.0  # the published DQN at 5M frames
 
 
 def _saved_run(algo: str, seed: int, evals: list[dict[str, float]]) -> dict:
