@@ -372,8 +372,7 @@ def report(out: Path, env_ids: list[str]) -> list[str]:
 def _published(env_id: str) -> str:
     if env_id not in MINATAR_PUBLISHED:
         return ""
-    dqn, ac = MINATAR_PUBLISHED[env_id]
-    return f", the published DQN at 5M frames (AC(lambda): {ac:g})"
+    return f", the published DQN at 5M frames (AC(lambda): {MINATAR_PUBLISHED[env_id][1]:g})"
 
 
 def saved_env_ids(out: Path) -> list[str]:
