@@ -95,6 +95,15 @@ CANDIDATES = (
     # The other policy methods take A3C's small-image defaults; the step before, for each:
     *(Candidate(name, method, "small_image", flags) for method in ("a3c-lstm", "a2c", "reinforce")
       for name, flags in ((method, ()), (f"{method} lr 1e-4", ("--lr", "1e-4")))),
+    # The async Q methods with the paper's Atari schedules (epsilon annealed over 4M frames, target every
+    # 40k) and with MinAtar's DQN's (examples/dqn.py: 100k frames, target every 1k):
+    *(Candidate(name, method, "small_image", flags) for method in ("q1", "nstep-q")
+      for name, flags in ((method, ()), (f"{method} eps 100k target 1k",
+                                         ("--eps-anneal-frames", "100000", "--target-update-frames", "1000")))),
+    # and with the policy methods' small-image optimizer, Adam, at their step and at the frames' step:
+    *(Candidate(f"q1 eps 100k target 1k adam {lr}", "q1", "small_image",
+                ("--eps-anneal-frames", "100000", "--target-update-frames", "1000", "--optimizer", "adam", "--lr", lr))
+      for lr in ("5e-4", "1e-4")),
     Candidate("apex", "apex", "small_image"),
     Candidate("sb3-a2c", "sb3-a2c", "small_image"),
     Candidate("sb3-dqn", "sb3-dqn", "small_image"),
