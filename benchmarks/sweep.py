@@ -64,6 +64,11 @@ class Candidate:
         return self.method.startswith("sb3-")
 
 
+PAPER_Q_FLAGS = ("--eps-anneal-frames", "4000000", "--target-update-frames", "40000", "--optimizer", "rmsprop",
+                 "--lr", "7e-4")
+"""The async Q methods' Atari values (the paper's schedules, section 8, and the shared RMSProp at 7e-4): their
+small-image defaults before the sweep."""
+
 # The defaults are the first of each family and kind; the others are the changes the sweep weighs.
 CANDIDATES = (
     Candidate("a3c", "a3c", "vector"),
@@ -95,15 +100,12 @@ CANDIDATES = (
     # The other policy methods take A3C's small-image defaults; the step before, for each:
     *(Candidate(name, method, "small_image", flags) for method in ("a3c-lstm", "a2c", "reinforce")
       for name, flags in ((method, ()), (f"{method} lr 1e-4", ("--lr", "1e-4")))),
-    # The async Q methods with the paper's Atari schedules (epsilon annealed over 4M frames, target every
-    # 40k) and with MinAtar's DQN's (examples/dqn.py: 100k frames, target every 1k):
+    # The async Q methods' small-image defaults are MinAtar's DQN's schedules (epsilon over 100k frames,
+    # target every 1k) with Adam at 1e-4; against them, RMSProp, a larger step, and the paper's Atari values:
     *(Candidate(name, method, "small_image", flags) for method in ("q1", "nstep-q")
-      for name, flags in ((method, ()), (f"{method} eps 100k target 1k",
-                                         ("--eps-anneal-frames", "100000", "--target-update-frames", "1000")))),
-    # and with the policy methods' small-image optimizer, Adam, at their step and at the frames' step:
-    *(Candidate(f"q1 eps 100k target 1k adam {lr}", "q1", "small_image",
-                ("--eps-anneal-frames", "100000", "--target-update-frames", "1000", "--optimizer", "adam", "--lr", lr))
-      for lr in ("5e-4", "1e-4")),
+      for name, flags in ((method, ()), (f"{method} paper", PAPER_Q_FLAGS))),
+    Candidate("q1 rmsprop", "q1", "small_image", ("--optimizer", "rmsprop", "--lr", "7e-4")),
+    Candidate("q1 lr 5e-4", "q1", "small_image", ("--lr", "5e-4")),
     Candidate("apex", "apex", "small_image"),
     Candidate("sb3-a2c", "sb3-a2c", "small_image"),
     Candidate("sb3-dqn", "sb3-dqn", "small_image"),

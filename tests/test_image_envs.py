@@ -215,6 +215,17 @@ def test_a3c_learns_minicatch_from_a_small_bool_image_with_the_small_image_defau
     assert not children_of(os.getpid()) or all("resource_tracker" in cmd for _, cmd in children_of(os.getpid()))
 
 
+def test_q1_learns_minicatch_with_the_small_image_defaults(tmp_path):
+    """The async Q methods take MinAtar's DQN's schedules and Adam on small images. Q-learning learns its
+    greedy policy off-policy, from play of any epsilon: this checks learning through the small-image torso
+    with them; that they beat the paper's Atari schedules is the defaults sweep's finding, on MinAtar."""
+    cfg = a3c_config({"algo": "q1", "env_id": MINI_CATCH, "stop_return": 0.9, "max_seconds": 120.0,
+                      "eval_interval_seconds": 2.0, "eval_episodes": 20, "run_dir": str(tmp_path)})
+    assert (cfg.eps_anneal_frames, cfg.target_update_frames, cfg.optimizer, cfg.lr) == (100_000, 1_000, "adam", 1e-4)
+    summary = a3c_main(cfg)
+    assert summary.best_eval >= 0.9, f"evaluations {summary.eval_means}"
+
+
 def test_minatar_games_arrive_as_byte_images():
     pytest.importorskip("minatar")
     env = make_env("MinAtar/Breakout-v1", seed=0)
