@@ -3,15 +3,15 @@
 On CartPole-v1 the extrinsic return is all there is to gain, so the arms with a small beta_j (policies
 that mostly exploit) should earn more and be chosen more. 15 of the 32 arms have beta_j below beta / 2
 (j < 15), so a bandit that chose uniformly (or one whose rewards were all alike) would give them 15/32
-= 0.469 of the episodes, about +-0.04 over the 150-odd episodes of the run's second half. With
+= 0.469 of the episodes, about +-0.03 over the 300-odd episodes of the run's second half. With
 epsilon 0.5 the most a bandit can give them is 0.5 + 0.5 x 0.469 = 0.734.
 
-Measured here (serial mode, seed 0, 16,000 steps, deterministic): 586 paid episodes; the low-beta
-share was 0.618 in the first half and 0.706 in the second; the greedy evaluation reached 164. The
-policy is checked on the final checkpoint (10 games with the evaluator's policy and its own seeded
-bandit), not on the evaluations during the run, whose number and timing depend on the box's speed. The same
-run with --bandit-epsilon 1 (every arm uniform: a bandit that learns nothing) gave them 0.450 of the
-second half's 358 episodes.
+The policy is checked on the final checkpoint (10 games with the evaluator's policy and its own seeded
+bandit), not on the evaluations during the run, whose number and timing depend on the box's speed. A
+serial run is deterministic on one CPU but not across CPUs (their floating point differs), so the budget
+leaves room above the bar rather than fitting one CPU's run. A run of 16,000 steps with
+--bandit-epsilon 1 (every arm uniform: a bandit that learns nothing) gave them 0.450 of its second
+half's 358 episodes.
 """
 import csv
 
@@ -27,7 +27,7 @@ THRESHOLD = 0.6
 
 
 def test_the_bandit_moves_toward_the_low_beta_arms_on_cartpole(tmp_path):
-    cfg = make_config({"env_id": "CartPole-v1", "serial": True, "seed": 0, "total_steps": 16_000,
+    cfg = make_config({"env_id": "CartPole-v1", "serial": True, "seed": 0, "total_steps": 24_000,
                        "eval_interval_seconds": 0.0, "run_dir": str(tmp_path)})
     main(cfg)
     arms = np.array([int(row["arm"]) for row in csv.DictReader(open(tmp_path / "arms.csv"))])
