@@ -8,6 +8,7 @@ from common.config import RunConfig, make_family_config
 
 Algo = Literal["a3c", "a3c-lstm", "q1", "sarsa1", "nstep-q", "a2c", "reinforce"]
 POLICY_ALGOS = ("a3c", "a3c-lstm", "a2c", "reinforce")
+Q_ALGOS = ("q1", "sarsa1", "nstep-q")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ Q_SMALL_IMAGE_DEFAULTS: dict[str, Any] = dict(eps_anneal_frames=100_000, target_
                                                optimizer="adam", lr=1e-4)
 SMALL_IMAGE_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
     **{algo: POLICY_SMALL_IMAGE_DEFAULTS for algo in POLICY_ALGOS},
-    **{algo: Q_SMALL_IMAGE_DEFAULTS for algo in ("q1", "sarsa1", "nstep-q")},
+    **{algo: Q_SMALL_IMAGE_DEFAULTS for algo in Q_ALGOS},
 }
 
 

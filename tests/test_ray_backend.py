@@ -22,10 +22,13 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from apex.config import make_config as apex_config  # noqa: E402
+from apex.network import make_network  # noqa: E402
 from apex.train import main as apex_main  # noqa: E402
 from benchmarks.ray_backend import driver_references, object_store_bytes  # noqa: E402
+from common.distributed.ray_params import state_arrays  # noqa: E402
 from common.distributed.ray_replay import (ReplayShard, ShardedReplay, ShardWriter, concat_batches,  # noqa: E402
                                            global_keys, split_prefix_sums)
+from common.recipe import describe_env  # noqa: E402
 from common.replay.transition import TransitionBatch, TransitionReplay, TransitionReplayConfig  # noqa: E402
 from r2d2.config import make_config as r2d2_config  # noqa: E402
 from r2d2.train import main as r2d2_main  # noqa: E402
@@ -217,11 +220,9 @@ def _bounded_store_bytes(cfg) -> int:
     every actor's unanswered inserts (blocks of `replay_block_size` new frames) and the one batch the
     prefetch thread waits for (stacked observations and next observations). A leak of any of them
     passes this within seconds: the run publishes, inserts and samples many times a second."""
-    from apex.network import make_network
-    from common.recipe import describe_env
     probe = describe_env(cfg.env_id, cfg.seed, cfg.frame_stack)
     model = make_network(cfg, probe.obs_shape, probe.num_actions)
-    param_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    param_bytes = sum(a.nbytes for a in state_arrays(model).values())  # what the learner puts in the store
     frame_bytes = int(np.prod(probe.obs_shape[1:]))  # uint8 frames: obs_shape is [stack, height, width]
     inserts = cfg.num_workers * cfg.inserts_in_flight * cfg.replay_block_size * frame_bytes
     batch = cfg.batch_size * 2 * int(np.prod(probe.obs_shape))
