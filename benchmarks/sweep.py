@@ -98,8 +98,12 @@ CANDIDATES = (
     Candidate("a3c lr 1e-4", "a3c", "small_image", ("--lr", "1e-4")),
     Candidate("a3c lr 1e-3", "a3c", "small_image", ("--lr", "1e-3")),
     # The other policy methods take A3C's small-image defaults; the step before, for each:
-    *(Candidate(name, method, "small_image", flags) for method in ("a3c-lstm", "a2c", "reinforce")
+    *(Candidate(name, method, "small_image", flags) for method in ("a3c-lstm", "reinforce")
       for name, flags in ((method, ()), (f"{method} lr 1e-4", ("--lr", "1e-4")))),
+    # A2C's are 5-step windows at 1e-3; A3C's 20-step windows at both of A3C's steps, its defaults before:
+    Candidate("a2c", "a2c", "small_image"),
+    *(Candidate(f"a2c t_max 20 lr {lr}", "a2c", "small_image", ("--t-max", "20", "--lr", lr))
+      for lr in ("5e-4", "1e-4")),
     # The async Q methods' small-image defaults are MinAtar's DQN's schedules (epsilon over 100k frames,
     # target every 1k) with Adam at 1e-4; against them, RMSProp, a larger step, and the paper's Atari values:
     *(Candidate(name, method, "small_image", flags) for method in ("q1", "nstep-q")
