@@ -122,13 +122,13 @@ def parse_task(text: str) -> tuple[str, float]:
     """"ENV=THRESHOLD", or ENV with its threshold from TASKS or gymnasium's reward_threshold; ValueError
     for a task without one, or whose env the toolkit cannot run (`describe_env`)."""
     env_id, _, threshold = text.partition("=")
-    value = float(threshold) if threshold else TASKS.get(env_id, threshold_for(env_id))
-    if math.isnan(value):
-        raise ValueError(f"{env_id} has no threshold: give one as {env_id}=THRESHOLD")
-    try:
+    try:  # an unknown env first: it has no threshold either, but that is not what is wrong with it
         describe_env(env_id)
     except UsageError as err:
         raise ValueError(str(err)) from None
+    value = float(threshold) if threshold else TASKS.get(env_id, threshold_for(env_id))
+    if math.isnan(value):
+        raise ValueError(f"{env_id} has no threshold: give one as {env_id}=THRESHOLD")
     return env_id, value
 
 

@@ -17,10 +17,14 @@ def test_a_task_threshold_comes_from_the_flag_the_table_or_gymnasium():
     assert sweep.parse_task("MinAtar/Breakout-v1=10") == ("MinAtar/Breakout-v1", 10.0)
     assert sweep.parse_task("common.catch:MiniCatch-v0") == ("common.catch:MiniCatch-v0", 0.8)
     assert sweep.parse_task("MountainCar-v0") == ("MountainCar-v0", -110.0)  # gymnasium's reward_threshold
-    with pytest.raises(ValueError, match="Pendulum-v1=THRESHOLD"):
-        sweep.parse_task("Pendulum-v1")  # no reward_threshold registered
+    with pytest.raises(ValueError, match="MinAtar/Asterix-v1=THRESHOLD"):
+        sweep.parse_task("MinAtar/Asterix-v1")  # no reward_threshold registered, none in the tables
+    with pytest.raises(ValueError, match="asyncrl needs a discrete one"):
+        sweep.parse_task("Pendulum-v1")  # no threshold either, but unusable is what is wrong with it
     with pytest.raises(ValueError, match="unknown or unusable env id 'Nope-v0'"):
         sweep.parse_task("Nope-v0=1")
+    with pytest.raises(ValueError, match="unknown or unusable env id 'Nope-v0'"):
+        sweep.parse_task("Nope-v0")  # without a threshold too: the env is what is wrong
 
 
 def test_time_to_threshold_counts_from_launch_and_leaves_out_sb3s_evaluations():
