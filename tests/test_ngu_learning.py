@@ -13,9 +13,10 @@ Measured (seed 0; serial mode is deterministic, the wall-clock times are not): N
 reached 10 at 22.5k steps (34 s), while R2D2 evaluated 1.0 throughout (its episodes end at the
 distractor after a step or two). Broken by hand: NGU with --intrinsic-beta 0 (no intrinsic reward in
 any policy's reward) evaluated 1.0 in all 121 evaluations of 250 s (26.7k steps), as R2D2 does.
-Agent57 reaches the far reward too, but its serial run takes about 90k steps (215-294 s on this
-project's boxes), too long for the suite: `python -m benchmarks.compare --preset exploration` measures
-it on the chain, and Agent57's learning test is its bandit's on CartPole (tests/test_agent57_learning.py).
+Agent57 reaches the far reward too, but its serial run takes four times NGU's steps, too long for the
+suite (the commit that took it out has the timings): `python -m benchmarks.compare --preset exploration`
+measures it on the chain, and Agent57's learning test is its bandit's on CartPole
+(tests/test_agent57_learning.py).
 """
 import csv
 import os
