@@ -26,6 +26,7 @@ score (HNS 1) on ALE games (14.6 Pong, 30.5 Breakout), the published DQN at 5M f
     python -m benchmarks.compare --preset minatar                        # 5M frames each, 2 games x 13 algos x 3 seeds
     python -m benchmarks.compare --preset exploration                    # the chain and CartPole, r2d2 ngu agent57
     python -m benchmarks.compare --preset quick --report-only            # redraw from the saved runs
+    python -m benchmarks.compare --preset minatar --algos a3c --seeds 2 --first-seed 1   # add seeds 1 and 2
     python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c apex --seeds 1 --max-seconds 30 --out /tmp/c
     python -m benchmarks.compare --env-ids CartPole-v1 --algos a3c a2c --seeds 3 --max-seconds 60 \
         --out benchmarks/results/compare/a3c_a2c                    # asynchronous against synchronous
@@ -383,12 +384,22 @@ def saved_env_ids(out: Path) -> list[str]:
     return [e for e in meta.get("env_ids", []) if e in saved] + [e for e in saved if e not in meta.get("env_ids", [])]
 
 
+def stale_runs(algo_dir: Path, seeds: range, keep_other_seeds: bool) -> list[Path]:
+    """The saved runs a new command replaces: every seed of the algorithm (so that no run of an older command
+    is averaged with the new ones), or with --first-seed only the seeds it runs again."""
+    saved = sorted(algo_dir.glob("seed*"))
+    return [d for d in saved if not keep_other_seeds or d.name in {f"seed{k}" for k in seeds}]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--env-ids", nargs="+", help="instead of the preset's envs")
     parser.add_argument("--algos", nargs="+", choices=ALGOS, help="instead of the preset's algorithms")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 per algorithm (default: the preset's)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds K..K+N-1 instead, keeping the saved runs of the other seeds (adds seeds to a "
+                             "comparison one command at a time)")
     parser.add_argument("--max-seconds", type=float, help="wall-clock budget of each run (default: the preset's)")
     parser.add_argument("--eval-interval-seconds", type=float, help="between evaluations (default: the preset's)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores given to every run")
@@ -406,16 +417,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     algos, seeds = args.algos or list(preset.algos), args.seeds or preset.seeds
     max_seconds = args.max_seconds or preset.max_seconds
-    if args.cores < 1 or seeds < 1 or max_seconds <= 0:
-        parser.error("--cores and --seeds must be at least 1, --max-seconds positive")
+    if args.cores < 1 or seeds < 1 or max_seconds <= 0 or args.first_seed < 0:
+        parser.error("--cores and --seeds must be at least 1, --max-seconds positive, --first-seed not negative")
+    seed_list = range(args.first_seed, args.first_seed + seeds)
     for env_id in env_ids:  # runs of other algorithms stay: a comparison can be extended one algorithm at a time
         for algo in algos:
-            shutil.rmtree(out / "runs" / env_slug(env_id) / algo, ignore_errors=True)
+            for stale in stale_runs(out / "runs" / env_slug(env_id) / algo, seed_list, args.first_seed > 0):
+                shutil.rmtree(stale)
     out.mkdir(parents=True, exist_ok=True)
     start, started = time.monotonic(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for env_id in env_ids:
         for algo in algos:
-            for seed in range(seeds):
+            for seed in seed_list:
                 info = run_one(out, algo, env_id, seed, args.cores, preset, max_seconds, args.device)
                 print(f"{env_id} {algo} seed {seed}: exit {info['returncode']} after {info['seconds']:.0f} s "
                       f"(load {info['load_before']:.2f} -> {info['load_after']:.2f}); "

@@ -68,6 +68,15 @@ def test_curve_band_averages_the_seeds_present_at_each_x():
     np.testing.assert_allclose(mean, [1, 1, np.nan, 2, 2])
 
 
+def test_a_new_command_replaces_every_seed_unless_it_adds_seeds(tmp_path):
+    for k in range(3):
+        (tmp_path / f"seed{k}").mkdir()
+    names = lambda stale: [d.name for d in stale]  # noqa: E731
+    assert names(compare.stale_runs(tmp_path, range(0, 1), keep_other_seeds=False)) == ["seed0", "seed1", "seed2"]
+    assert names(compare.stale_runs(tmp_path, range(2, 4), keep_other_seeds=True)) == ["seed2"]
+    assert compare.stale_runs(tmp_path / "never-run", range(0, 3), keep_other_seeds=False) == []
+
+
 def test_process_plan_gives_every_family_the_same_cores():
     assert compare.process_plan("a3c", 2) == (2, "2 workers")
     assert compare.process_plan("apex", 2) == (1, "1 actor + learner")
