@@ -153,7 +153,7 @@ def with_arm_log(work: Callable[[], None], log: ArmLog) -> Callable[[], None]:
 
 
 def main(cfg: Config) -> RunSummary:
-    env = probe_env(cfg)
+    env = probe_env(cfg, threads=cfg.learner_threads)
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     backend = open_backend(cfg, SequenceReplay, replay_config(cfg, env))

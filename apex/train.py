@@ -47,7 +47,7 @@ def run_meta(cfg: Config, net: nn.Module) -> dict[str, Any]:
 
 
 def main(cfg: Config) -> RunSummary:
-    env = probe_env(cfg)
+    env = probe_env(cfg, threads=cfg.learner_threads)
     if cfg.gorila:
         return train_gorila(cfg, env)
     obs_shape, num_actions = env.obs_shape, env.num_actions

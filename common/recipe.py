@@ -99,9 +99,10 @@ def describe_env(env_id: str, seed: int = 0, frame_stack: int = 1) -> EnvProbe:
         probe.close()
 
 
-def probe_env(cfg: RunConfig) -> EnvProbe:
-    """describe_env for the run's env, in the owner process, whose torch then keeps to one thread."""
-    torch.set_num_threads(1)
+def probe_env(cfg: RunConfig, threads: int = 1) -> EnvProbe:
+    """describe_env for the run's env, in the owner process, whose torch then keeps to `threads` threads
+    (one unless it is a learner given more)."""
+    torch.set_num_threads(threads)
     return describe_env(cfg.env_id, cfg.seed, cfg.frame_stack)
 
 

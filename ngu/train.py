@@ -49,7 +49,7 @@ def evaluation_policy(cfg: Config) -> PolicyFor:
 
 
 def main(cfg: Config) -> RunSummary:
-    env = probe_env(cfg)
+    env = probe_env(cfg, threads=cfg.learner_threads)
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)
     backend = open_backend(cfg, SequenceReplay, replay_config(cfg, env))

@@ -90,7 +90,7 @@ def evaluation_policy(cfg: Config) -> PolicyFor:
 
 
 def main(cfg: Config) -> RunSummary:
-    env = probe_env(cfg)
+    env = probe_env(cfg, threads=cfg.learner_threads)
     obs_shape, num_actions = env.obs_shape, env.num_actions
     device = resolve_device(cfg.device)
     counters = RunCounters(cfg.num_workers)

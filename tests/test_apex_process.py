@@ -78,9 +78,21 @@ def test_serial_resume_continues_counters(tmp_path):
     (["--device", "tpu"], "invalid choice"),
     (["--n-step", "three"], "invalid int value"),
     (["--resume", "/nonexistent/run"], "cannot resume"),
+    (["--learner-threads", "0"], "--learner-threads must be positive"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, argv, expected):
     assert expected in one_error_line(cli, capsys, argv)
+
+
+def test_the_learner_takes_the_torch_threads_it_is_given(tmp_path):
+    """The train process keeps torch to one thread unless --learner-threads gives the learner more."""
+    try:
+        for threads in (2, 1):
+            assert cli(["--serial", "--total-steps", "200", "--eval-interval-seconds", "0", "--learner-threads",
+                        str(threads), "--run-dir", str(tmp_path / str(threads))]) == 0
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(1)
 
 
 def test_mismatched_and_corrupt_checkpoints_are_refused(tmp_path, capsys):

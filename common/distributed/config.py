@@ -69,6 +69,10 @@ class ReplayRunConfig(RunConfig):
     """rate limit: sampled replay items per inserted one (0: none; with --serial, 0 means one update per round)"""
     hidden_size: int = 256
     """width of the torso's last layer"""
+    learner_threads: int = 1
+    """torch threads of the train process, where the learner runs (with --serial, the actors too); 1 leaves
+    the other cores to the actor processes. A CPU learner on a machine with idle cores updates faster with
+    more"""
 
     save_replay: bool = True
     """on a clean stop (Ctrl-C, SIGTERM, the end of the budget) write the replay next to the final
@@ -85,7 +89,7 @@ class ReplayRunConfig(RunConfig):
             raise ValueError(f"--replay-capacity {self.replay_capacity} is below --replay-shards {self.replay_shards}")
         self.require_positive("envs_per_actor", "epsilon_base", "param_refresh_steps", "replay_block_size", "n_step",
                               "lr", "adam_eps", "max_grad_norm", "target_update_interval", "batch_size",
-                              "replay_capacity", "hidden_size")
+                              "replay_capacity", "hidden_size", "learner_threads")
         self.require_non_negative("epsilon_alpha", "alpha", "beta", "learning_starts", "samples_per_insert")
         self.require_unit_interval("gamma", open_low=True)
         self.require_unit_interval("epsilon_base", open_low=True)
