@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-ids", nargs="+", help="instead of the preset's envs")
     parser.add_argument("--algos", nargs="+", choices=ALGOS, help="instead of the preset's algorithms")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 per algorithm (default: the preset's)")
-    parser.add_argument("--first-seed", type=int, default=0,
+    parser.add_argument("--first-seed", type=int,
                         help="seeds K..K+N-1 instead, keeping the saved runs of the other seeds (adds seeds to a "
                              "comparison one command at a time)")
     parser.add_argument("--max-seconds", type=float, help="wall-clock budget of each run (default: the preset's)")
@@ -417,12 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     algos, seeds = args.algos or list(preset.algos), args.seeds or preset.seeds
     max_seconds = args.max_seconds or preset.max_seconds
-    if args.cores < 1 or seeds < 1 or max_seconds <= 0 or args.first_seed < 0:
+    first_seed = args.first_seed or 0
+    if args.cores < 1 or seeds < 1 or max_seconds <= 0 or first_seed < 0:
         parser.error("--cores and --seeds must be at least 1, --max-seconds positive, --first-seed not negative")
-    seed_list = range(args.first_seed, args.first_seed + seeds)
+    seed_list = range(first_seed, first_seed + seeds)
     for env_id in env_ids:  # runs of other algorithms stay: a comparison can be extended one algorithm at a time
         for algo in algos:
-            for stale in stale_runs(out / "runs" / env_slug(env_id) / algo, seed_list, args.first_seed > 0):
+            for stale in stale_runs(out / "runs" / env_slug(env_id) / algo, seed_list, args.first_seed is not None):
                 shutil.rmtree(stale)
     out.mkdir(parents=True, exist_ok=True)
     start, started = time.monotonic(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -71,9 +71,10 @@ def test_curve_band_averages_the_seeds_present_at_each_x():
 def test_a_new_command_replaces_every_seed_unless_it_adds_seeds(tmp_path):
     for k in range(3):
         (tmp_path / f"seed{k}").mkdir()
-    names = lambda stale: [d.name for d in stale]  # noqa: E731
-    assert names(compare.stale_runs(tmp_path, range(0, 1), keep_other_seeds=False)) == ["seed0", "seed1", "seed2"]
-    assert names(compare.stale_runs(tmp_path, range(2, 4), keep_other_seeds=True)) == ["seed2"]
+    replaced = compare.stale_runs(tmp_path, range(0, 1), keep_other_seeds=False)
+    assert [d.name for d in replaced] == ["seed0", "seed1", "seed2"]
+    # --seeds 2 --first-seed 2: seeds 2 and 3 run, seed 2's old run goes, seeds 0 and 1 stay
+    assert [d.name for d in compare.stale_runs(tmp_path, range(2, 4), keep_other_seeds=True)] == ["seed2"]
     assert compare.stale_runs(tmp_path / "never-run", range(0, 3), keep_other_seeds=False) == []
 
 
