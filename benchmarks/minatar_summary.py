@@ -86,7 +86,7 @@ def plot(rows: list[dict[str, str]], path: Path) -> None:
         ax.axvline(ac_lambda, color="k", linestyle=":", label="published AC(lambda) at 5M frames")
         ax.set_yticks(list(y), labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_title(f"{game} (DQN {dqn:g}, AC(lambda) {ac_lambda:g})")
+        ax.set_title(f"{game} (DQN {dqn:g}, AC(lambda) {ac_lambda:g})", fontsize=10)
         ax.set_xlabel("greedy evaluation return (mean of 10 games)")
         ax.grid(axis="x", alpha=0.3)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
