@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"no MinAtar comparison tables under {args.results}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"cannot write the summary to {args.out}: {err.strerror}", file=sys.stderr)
+        return 2
     lines = ["# MinAtar: every method against the published figures", "",
              "Collected by `python -m benchmarks.minatar_summary` from the folders named in each row (each "
              "folder's own summary.md has its commands, budgets and load).", ""] + markdown(rows)

@@ -39,3 +39,5 @@ def test_the_summary_is_written_from_saved_tables(tmp_path):
     assert "| q1 | minatar_si | 1 | 46.2 ± 0.0 | 92.2 | 0.31M (1 of 1) | 2,453 | yes |" in text
     assert (tmp_path / "out" / "summary.png").stat().st_size > 1000
     assert minatar_summary.main(["--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")]) == 2
+    (tmp_path / "a-file").write_text("")
+    assert minatar_summary.main(["--results", str(tmp_path), "--out", str(tmp_path / "a-file")]) == 2
