@@ -82,7 +82,13 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 )
 
 
+# Small images (MinAtar's): a tenth of the paper's beta. The episodic reward's formula gives each step of a
+# short episode tens of units of novelty where a game pays a few points an episode, and at beta 0.3 the
+# shared network learns the exploratory policies' values at the expense of j = 0's.
+SMALL_IMAGE_DEFAULTS: dict[str, Any] = {**VECTOR_DEFAULTS, "intrinsic_beta": 0.03}
+
+
 def make_config(overrides: dict[str, Any]) -> Config:
     """The config for the given command-line values on top of the env family's defaults (or, when
     resuming, on top of the resumed run's config.json)."""
-    return make_family_config(Config, overrides, VECTOR_DEFAULTS, small_image_defaults=VECTOR_DEFAULTS)
+    return make_family_config(Config, overrides, VECTOR_DEFAULTS, small_image_defaults=SMALL_IMAGE_DEFAULTS)

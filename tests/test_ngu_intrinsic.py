@@ -33,6 +33,18 @@ def test_the_kernel_on_hand_computed_distances():
     assert mean_state[0].tolist() == [2.5, 2.0]
 
 
+def test_ten_neighbours_at_the_mean_distance_give_about_thirty():
+    """The typical step of a short episode, whose neighbours are as far as the running mean: every
+    d2 / d2_m = 1, d_n = 1 - 0.008 = 0.992, each kernel 1e-4 / 0.9921 = 1.00796e-4, s = sqrt(1.00796e-3)
+    + 0.001 = 0.0327484, r = 30.536: two orders of magnitude above the points a MinAtar game pays per
+    step, which is why NGU's small-image beta is a tenth of the paper's (ngu/config.py)."""
+    memory = np.zeros((1, 16, 1), np.float32)
+    memory[0, :10, 0] = 1.0
+    r = episodic_rewards(memory, np.array([10]), np.zeros((1, 1), np.float32), np.zeros((1, 2)), 10, 0.008, 1e-4,
+                         0.001, 8.0)
+    assert r[0] == pytest.approx(1 / (math.sqrt(10 * 1e-4 / 0.9921) + 0.001)) and round(r[0], 2) == 30.54
+
+
 def test_a_similarity_above_s_m_gives_no_reward():
     """With k = 100 identical neighbours s = sqrt(100) + c = 10.001 > 8: r = 0 (Algorithm 1, line 9)."""
     memory = EpisodicMemory(1, 2, capacity=200, params=EpisodicParams(k=100))
