@@ -28,9 +28,9 @@ def test_gammas_interpolate_the_log_horizons_from_0_997_to_0_99():
     assert all(g[j] > g[j + 1] for j in range(31))
 
 
-def test_small_images_take_a_tenth_of_the_papers_beta_and_vectors_keep_it():
+def test_small_images_take_a_thirtieth_of_the_papers_beta_and_vectors_keep_it():
     """beta 0.3 is Table 6's; on MinAtar the episodic reward outweighs the game's points (see
-    test_ngu_intrinsic), so small images take 0.03. A flag still sets it."""
+    test_ngu_intrinsic), so small images take 0.01. A flag still sets it."""
     assert make_config({"env_id": "CartPole-v1"}).intrinsic_beta == 0.3
-    assert make_config({"env_id": "common.catch:MiniCatch-v0"}).intrinsic_beta == 0.03
+    assert make_config({"env_id": "common.catch:MiniCatch-v0"}).intrinsic_beta == 0.01
     assert make_config({"env_id": "common.catch:MiniCatch-v0", "intrinsic_beta": 0.2}).intrinsic_beta == 0.2

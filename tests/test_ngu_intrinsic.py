@@ -37,7 +37,7 @@ def test_ten_neighbours_at_the_mean_distance_give_about_thirty():
     """The typical step of a short episode, whose neighbours are as far as the running mean: every
     d2 / d2_m = 1, d_n = 1 - 0.008 = 0.992, each kernel 1e-4 / 0.9921 = 1.00796e-4, s = sqrt(1.00796e-3)
     + 0.001 = 0.0327484, r = 30.536: two orders of magnitude above the points a MinAtar game pays per
-    step, which is why NGU's small-image beta is a tenth of the paper's (ngu/config.py)."""
+    step, which is why NGU's small-image beta is a thirtieth of the paper's (ngu/config.py)."""
     memory = np.zeros((1, 16, 1), np.float32)
     memory[0, :10, 0] = 1.0
     r = episodic_rewards(memory, np.array([10]), np.zeros((1, 1), np.float32), np.zeros((1, 2)), 10, 0.008, 1e-4,
