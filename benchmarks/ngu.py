@@ -12,11 +12,14 @@ hard-exploration chain.
   replay of 256 sequences filled by their own actor.
 - knn: seconds per call of the batched episodic k-NN (`ngu.episodic.episodic_rewards`) for each memory
   size and number of envs, 32-float embeddings.
+- rewards: the intrinsic reward NGU's formula pays each step of a uniformly random policy, scored by
+  untrained networks with NGU's defaults for the game, beside the game's own reward per step: the
+  scale that NGU's beta weighs.
 - chain: NGU, Agent57 (--eval-policy exploit) and R2D2 in serial mode with seed 0 on
   `common.chain:Chain-v0`, one after the other, for the same wall-clock time each, their greedy
   evaluations (j = 0 for NGU and Agent57) against env steps and wall seconds, as a PNG.
 
-Writes <out>/actors.{md,csv}, learners.{md,csv}, knn.{md,csv}, chain.{md,csv,png}.
+Writes <out>/actors.{md,csv}, learners.{md,csv}, knn.{md,csv}, rewards.{md,csv}, chain.{md,csv,png}.
 """
 from __future__ import annotations
 
@@ -90,6 +93,42 @@ def knn_rows(sizes: list[int], env_counts: list[int], repeats: int) -> list[dict
                          "us per env": round(seconds * 1e6 / envs, 1)})
             print(rows[-1], flush=True)
     return rows
+
+
+def reward_scale(game: str, steps: int, seed: int = 0) -> dict[str, Any]:
+    """Per-step intrinsic reward (NGU's defaults, untrained networks) and extrinsic reward of a uniformly
+    random policy over `steps` steps of `game`."""
+    import numpy as np
+    import torch
+
+    from common.envs import make_env
+    from ngu.config import make_config
+    from ngu.intrinsic import IntrinsicReward
+    from ngu.network import make_model
+
+    cfg = make_config({"env_id": game, "seed": seed})
+    env = make_env(game, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)
+    model = make_model(cfg, obs.shape, int(env.action_space.n))
+    intrinsic = IntrinsicReward(model, 1, cfg.episodic_capacity, cfg.num_neighbours, cfg.max_modulation)
+    intrinsic.start_episode(0, obs)
+    rng = np.random.default_rng(seed)
+    r_i, r_e = [], []
+    for _ in range(steps):
+        obs, reward, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        r_e.append(float(reward))
+        r_i.append(float(intrinsic(np.asarray(obs)[None])[0]))
+        if terminated or truncated:
+            obs, _ = env.reset()
+            intrinsic.start_episode(0, obs)
+    env.close()
+    r_i_array = np.array(r_i)
+    return {"env": game, "steps": steps, "intrinsic mean": round(float(r_i_array.mean()), 3),
+            "intrinsic median": round(float(np.median(r_i_array)), 3),
+            "intrinsic p10": round(float(np.percentile(r_i_array, 10)), 3),
+            "intrinsic p90": round(float(np.percentile(r_i_array, 90)), 3),
+            "extrinsic mean": round(float(np.mean(r_e)), 4), "beta (NGU default)": cfg.intrinsic_beta}
 
 
 def eval_curve(run_dir: Path) -> list[dict[str, float]]:
@@ -166,7 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chain-seconds", type=float, default=240.0, help="wall seconds of each chain run")
     parser.add_argument("--learner-games", nargs="+", default=["CartPole-v1"])
     parser.add_argument("--learner-seconds", type=float, default=20.0)
-    parts = ["actors", "learners", "knn", "chain"]
+    parser.add_argument("--reward-games", nargs="+", default=["MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1",
+                                                              "CartPole-v1", "common.chain:Chain-v0"])
+    parser.add_argument("--reward-steps", type=int, default=3000)
+    parts = ["actors", "learners", "knn", "rewards", "chain"]
     parser.add_argument("--parts", nargs="+", default=parts, choices=parts)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ngu"))
     args = parser.parse_args(argv)
@@ -183,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
         load = load_average()
         rows = knn_rows(args.knn_sizes, args.knn_envs, args.knn_repeats)
         print(write_table("knn", list(rows[0]), rows, command, load, [], args.out))
+    if "rewards" in args.parts:
+        load = load_average()
+        rows = [reward_scale(game, args.reward_steps) for game in args.reward_games]
+        print(write_table("rewards", list(rows[0]), rows, command, load, [], args.out))
     if "chain" in args.parts:
         from common.chain import LARGE
 
