@@ -212,6 +212,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", nargs="+", default=parts, choices=parts)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ngu"))
     args = parser.parse_args(argv)
+    if "rewards" in args.parts:
+        if args.reward_steps < 1:
+            parser.error(f"--reward-steps must be at least 1, got {args.reward_steps}")
+        from common.envs import make_env
+        from common.errors import UsageError
+
+        for game in args.reward_games:  # a bad id is one usage line before anything is measured
+            try:
+                env = make_env(game, seed=0)
+            except UsageError as err:
+                parser.error(str(err))
+            discrete = hasattr(env.action_space, "n")
+            env.close()
+            if not discrete:
+                parser.error(f"{game} has continuous actions; NGU acts on discrete ones")
     command = "python -m benchmarks.ngu " + " ".join(sys.argv[1:] if argv is None else argv)
     if "actors" in args.parts:
         load = load_average()
