@@ -417,13 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     algos, seeds = args.algos or list(preset.algos), args.seeds or preset.seeds
     max_seconds = args.max_seconds or preset.max_seconds
-    first_seed = args.first_seed or 0
+    adds_seeds = args.first_seed is not None
+    first_seed = args.first_seed if adds_seeds else 0
     if args.cores < 1 or seeds < 1 or max_seconds <= 0 or first_seed < 0:
         parser.error("--cores and --seeds must be at least 1, --max-seconds positive, --first-seed not negative")
     seed_list = range(first_seed, first_seed + seeds)
     for env_id in env_ids:  # runs of other algorithms stay: a comparison can be extended one algorithm at a time
         for algo in algos:
-            for stale in stale_runs(out / "runs" / env_slug(env_id) / algo, seed_list, args.first_seed is not None):
+            for stale in stale_runs(out / "runs" / env_slug(env_id) / algo, seed_list, adds_seeds):
                 shutil.rmtree(stale)
     out.mkdir(parents=True, exist_ok=True)
     start, started = time.monotonic(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
