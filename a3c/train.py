@@ -38,7 +38,8 @@ def build_shared(cfg: Config, obs_shape: tuple[int, ...], num_actions: int) -> S
         target.load_state_dict(model.state_dict())
         target.share_memory()
     if cfg.optimizer == "adam":
-        optimizer = SharedAdam(model.parameters(), cfg.lr, eps=cfg.adam_eps, max_grad_norm=cfg.max_grad_norm)
+        optimizer = SharedAdam(model.parameters(), cfg.lr, beta2=cfg.adam_beta2, eps=cfg.adam_eps,
+                               max_grad_norm=cfg.max_grad_norm)
     else:
         optimizer = SharedRMSprop(model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.rmsprop_eps, cfg.max_grad_norm,
                                   cfg.rmsprop_initial_g)

@@ -17,7 +17,7 @@ Writes <out>/runs/<env>/<candidate>/seed<k>/{run.json,eval.csv,train.log}, <out>
 (per task and candidate: seeds that reached the threshold, median seconds and steps, min-max), and
 <out>/sweep.png (seconds to threshold, each seed a dot, a cross at the budget where it did not get there).
 
-    python -m benchmarks.sweep                                    # 3 tasks x 17 or 12 candidates x 3 seeds
+    python -m benchmarks.sweep                                    # 3 tasks x 21 or 19 candidates x 3 seeds
     python -m benchmarks.sweep --tasks CartPole-v1 --candidates a3c sb3-a2c --seeds 1 --out /tmp/sweep
     python -m benchmarks.sweep --report-only
 """
@@ -69,19 +69,33 @@ PAPER_Q_FLAGS = ("--eps-anneal-frames", "4000000", "--target-update-frames", "40
 """The async Q methods' Atari values (the paper's schedules, section 8, and the shared RMSProp at 7e-4): their
 small-image defaults before the sweep."""
 
+A3C_VECTOR_BEFORE = ("--max-grad-norm", "40", "--weight-init", "torch", "--adam-beta2", "0.999")
+"""A3C's vector clip, initial weights and Adam decay before the no-clip defaults: the gamma and optimizer
+candidates below were weighed with them, and keep them."""
+
 # The defaults are the first of each family and kind; the others are the changes the sweep weighs.
 CANDIDATES = (
     Candidate("a3c", "a3c", "vector"),
+    # The vector defaults before (the clip of 40, torch's initial weights, Adam's beta2 0.999), each alone:
+    Candidate("a3c clip 40", "a3c", "vector", ("--max-grad-norm", "40")),
+    Candidate("a3c torch-init", "a3c", "vector", ("--weight-init", "torch")),
+    Candidate("a3c beta2 0.999", "a3c", "vector", ("--adam-beta2", "0.999")),
+    Candidate("a3c before", "a3c", "vector", A3C_VECTOR_BEFORE),
     # The vector defaults before this sweep chose gamma 0.98 with Adam:
-    Candidate("a3c gamma 0.95 rmsprop", "a3c", "vector", ("--gamma", "0.95", "--optimizer", "rmsprop")),
-    Candidate("a3c gamma 0.99 rmsprop", "a3c", "vector", ("--gamma", "0.99", "--optimizer", "rmsprop")),
+    Candidate("a3c gamma 0.95 rmsprop", "a3c", "vector",
+              (*A3C_VECTOR_BEFORE, "--gamma", "0.95", "--optimizer", "rmsprop")),
+    Candidate("a3c gamma 0.99 rmsprop", "a3c", "vector",
+              (*A3C_VECTOR_BEFORE, "--gamma", "0.99", "--optimizer", "rmsprop")),
     # SB3's A2C optimizer: RMSProp with its epsilon 1e-5 at lr 7e-4, where ours is the paper's 0.1.
     Candidate("a3c gamma 0.99 rmsprop-eps 1e-5", "a3c", "vector",
-              ("--gamma", "0.99", "--optimizer", "rmsprop", "--rmsprop-eps", "1e-5", "--lr", "7e-4")),
-    Candidate("a3c gamma 0.99 adam", "a3c", "vector", ("--gamma", "0.99")),
-    Candidate("a3c gamma 0.97 rmsprop", "a3c", "vector", ("--gamma", "0.97", "--optimizer", "rmsprop")),
-    Candidate("a3c gamma 0.98 rmsprop", "a3c", "vector", ("--gamma", "0.98", "--optimizer", "rmsprop")),
-    Candidate("a3c gamma 0.99 adam 5e-4", "a3c", "vector", ("--gamma", "0.99", "--lr", "5e-4")),
+              (*A3C_VECTOR_BEFORE, "--gamma", "0.99", "--optimizer", "rmsprop", "--rmsprop-eps", "1e-5",
+               "--lr", "7e-4")),
+    Candidate("a3c gamma 0.99 adam", "a3c", "vector", (*A3C_VECTOR_BEFORE, "--gamma", "0.99")),
+    Candidate("a3c gamma 0.97 rmsprop", "a3c", "vector",
+              (*A3C_VECTOR_BEFORE, "--gamma", "0.97", "--optimizer", "rmsprop")),
+    Candidate("a3c gamma 0.98 rmsprop", "a3c", "vector",
+              (*A3C_VECTOR_BEFORE, "--gamma", "0.98", "--optimizer", "rmsprop")),
+    Candidate("a3c gamma 0.99 adam 5e-4", "a3c", "vector", (*A3C_VECTOR_BEFORE, "--gamma", "0.99", "--lr", "5e-4")),
     # A3C-LSTM, A2C and REINFORCE against A3C's vector defaults (each differs from A3C in one part):
     Candidate("a3c-lstm", "a3c-lstm", "vector"),
     Candidate("a3c-lstm gamma 0.98 adam", "a3c-lstm", "vector", ("--gamma", "0.98", "--optimizer", "adam")),

@@ -75,6 +75,8 @@ def test_resume_continues_counters_and_curves(tmp_path):
     (["--env-id", "NoSuchEnv-v0"], "unknown or unusable env id"),
     (["--num-workers", "0"], "--num-workers must be positive"),
     (["--lr", "-0.001"], "--lr must be positive"),
+    (["--max-grad-norm", "-1"], "--max-grad-norm must not be negative"),
+    (["--adam-beta2", "1"], "--adam-beta2 must be in [0, 1)"),
     (["--algo", "ppo"], "invalid choice"),
     (["--total-steps", "lots"], "invalid int value"),
     (["--resume", "/nonexistent/run"], "cannot resume"),

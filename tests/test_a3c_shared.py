@@ -44,6 +44,17 @@ def test_rmsprop_clips_the_total_gradient_norm_first():
     assert opt.statistics()[1].tolist() == pytest.approx([0.9 * 0.064 + 0.1 * 0.16])
 
 
+def test_a_clip_of_zero_applies_the_whole_gradient():
+    w = nn.Parameter(torch.tensor([0.0]))
+    b = nn.Parameter(torch.tensor([0.0]))
+    opt = SharedRMSprop([w, b], lr=0.1, alpha=0.9, eps=0.1, max_grad_norm=0.0)
+    w.grad, b.grad = torch.tensor([3.0]), torch.tensor([4.0])
+    opt.step()
+    # unscaled: g = 0.1 * grad^2 = 0.9, 1.6
+    assert [t.item() for t in opt.statistics()] == pytest.approx([0.9, 1.6])
+    assert (w.item(), b.item()) == pytest.approx((-0.1 * 3.0 / math.sqrt(1.0), -0.1 * 4.0 / math.sqrt(1.7)))
+
+
 def test_rmsprop_on_a_channels_last_weight_matches_the_rule_elementwise():
     torch.manual_seed(0)
     w = nn.Parameter(torch.randn(8, 4, 3, 3).contiguous(memory_format=torch.channels_last))
