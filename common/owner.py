@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 from common.counters import RunCounters
 from common.logger import RunLogger
 from common.run import Progress, RunSummary
-from common.supervisor import Supervisor, eprint, interrupt_on_sigterm
+from common.supervisor import DeferredInterrupt, Supervisor, eprint
 
 
 class RunLimits(Protocol):
@@ -40,19 +40,20 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
     """Runs the owner loop, then shuts down; `checkpoint(wall_seconds, final=False)` saves and returns
     the path (`final=True` for the last one, after every child has stopped).
 
-    Children must already be started. Ctrl-C (or SIGTERM) ends the loop with stop reason
-    "interrupted"; the final checkpoint is written in every case.
+    Children must already be started. Ctrl-C (or SIGTERM) ends the loop at its next check with stop
+    reason "interrupted"; the final checkpoint is written in every case.
     """
-    undo_sigterm = interrupt_on_sigterm()
+    interrupt = DeferredInterrupt().install()
     start = time.monotonic()
     wall = lambda: wall_offset + time.monotonic() - start  # noqa: E731
     try:
-        summary.stop_reason = supervise(cfg, counters, supervisor, logger, summary, wall, checkpoint, work)
+        summary.stop_reason = supervise(cfg, counters, supervisor, logger, summary, wall, checkpoint, work,
+                                        interrupt.check)
     except KeyboardInterrupt:
         summary.stop_reason = "interrupted"
         eprint("interrupted: stopping workers and saving a final checkpoint")
     finally:
-        undo_sigterm()
+        interrupt.restore()
         supervisor.shutdown()
         summary.env_steps = counters.total_steps()
         summary.wall_seconds = wall()
@@ -66,13 +67,15 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
 
 def supervise(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logger: RunLogger,
               summary: RunSummary, wall: Callable[[], float], checkpoint: Callable[[float], Path],
-              work: Callable[[], None] = _idle) -> str:
-    """The owner's loop: work, restart dead children, log, evaluate, checkpoint; returns why it stopped."""
+              work: Callable[[], None] = _idle, check_interrupt: Callable[[], None] = lambda: None) -> str:
+    """The owner's loop: work, restart dead children, log, evaluate, checkpoint; returns why it stopped.
+    `check_interrupt` raises KeyboardInterrupt where a stop was asked for (`DeferredInterrupt.check`)."""
     progress = Progress(counters, cfg.frames_per_step, wall())
     seen_evals = 0
     last_ckpt = wall()
     try:
         while True:
+            check_interrupt()
             work()
             supervisor.restart_dead()
             progress.poll_returns()

@@ -131,14 +131,49 @@ class Supervisor:
                 child.process.join(2.0)
 
 
-def interrupt_on_sigterm() -> Callable[[], None]:
-    """Makes SIGTERM behave like Ctrl-C in the train process; returns a function that undoes it."""
+class DeferredInterrupt:
+    """Ctrl-C and SIGTERM, while the owner loop runs, as a request it honours at its next check
+    (`check` raises KeyboardInterrupt there), not an exception raised wherever the main thread is: one
+    raised just after a replay lock's acquire leaves the lock held for good, and the final replay save
+    then waits on it forever. A second signal before the loop looks raises at once. A SIGINT the
+    process ignores (a background job's) stays ignored.
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        with DeferredInterrupt() as interrupt:
+            while ...:
+                interrupt.check()
+    """
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> "DeferredInterrupt":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+                continue
+            self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def restore(self) -> None:
+        """The handlers from before `install`: a signal from here on acts at once, as it did before."""
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def __enter__(self) -> "DeferredInterrupt":
+        return self.install()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def eprint(message: str) -> None:

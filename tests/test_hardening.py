@@ -283,6 +283,59 @@ def test_parallel_learner_updates_at_once_on_a_restored_replay(tmp_path):
         replay.close()
 
 
+def test_a_stop_signal_waits_for_the_loops_check_and_leaves_no_lock_held():
+    """A SIGTERM raised as KeyboardInterrupt wherever the main thread was could land just after a replay
+    lock's acquire, before the `with` could release it (in about half of these trials when it did), and
+    the final replay save then waited on the lock for good. Deferred to the loop's check, none is left held."""
+    import signal
+    import threading
+
+    from common.replay.locks import RecoverableLock
+    from common.supervisor import CTX, DeferredInterrupt
+
+    for trial in range(60):
+        lock = RecoverableLock(CTX.Lock(), CTX.Lock(), np.zeros(1, np.int64))
+        timer = threading.Timer(0.001 * (1 + trial % 10), os.kill, (os.getpid(), signal.SIGTERM))
+        with DeferredInterrupt() as interrupt, pytest.raises(KeyboardInterrupt):
+            timer.start()
+            while True:
+                interrupt.check()
+                with lock:
+                    pass
+        timer.join()
+        assert lock.lock.acquire(timeout=0.1), f"trial {trial}: the lock was left held"
+        lock.lock.release()
+
+
+def test_a_deferred_interrupt_raises_at_the_check_or_at_a_second_signal_and_restores_the_handlers():
+    import signal
+    import time
+
+    from common.supervisor import DeferredInterrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with DeferredInterrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler has run: nothing raised yet
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+        with pytest.raises(KeyboardInterrupt):  # a second signal: at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's: Ctrl-C is not for it
+    try:
+        with DeferredInterrupt() as interrupt:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            assert not interrupt.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_sigterm_saves_the_replay_and_a_parallel_resume_learns_at_once(tmp_path):
     import signal
     import subprocess
