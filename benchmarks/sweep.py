@@ -17,7 +17,7 @@ Writes <out>/runs/<env>/<candidate>/seed<k>/{run.json,eval.csv,train.log}, <out>
 (per task and candidate: seeds that reached the threshold, median seconds and steps, min-max), and
 <out>/sweep.png (seconds to threshold, each seed a dot, a cross at the budget where it did not get there).
 
-    python -m benchmarks.sweep                                    # 3 tasks x 21 or 19 candidates x 3 seeds
+    python -m benchmarks.sweep                                    # 3 tasks x 27 or 19 candidates x 3 seeds
     python -m benchmarks.sweep --tasks CartPole-v1 --candidates a3c sb3-a2c --seeds 1 --out /tmp/sweep
     python -m benchmarks.sweep --report-only
 """
@@ -73,6 +73,10 @@ A3C_VECTOR_BEFORE = ("--max-grad-norm", "40", "--weight-init", "torch", "--adam-
 """A3C's vector clip, initial weights and Adam decay before the no-clip defaults: the gamma and optimizer
 candidates below were weighed with them, and keep them."""
 
+A3C_VECTOR_NOW = ("--gamma", "0.98", "--optimizer", "adam", "--adam-beta2", "0.99", "--max-grad-norm", "0",
+                  "--weight-init", "orthogonal")
+"""A3C's vector defaults, as flags for the other policy methods."""
+
 # The defaults are the first of each family and kind; the others are the changes the sweep weighs.
 CANDIDATES = (
     Candidate("a3c", "a3c", "vector"),
@@ -96,13 +100,11 @@ CANDIDATES = (
     Candidate("a3c gamma 0.98 rmsprop", "a3c", "vector",
               (*A3C_VECTOR_BEFORE, "--gamma", "0.98", "--optimizer", "rmsprop")),
     Candidate("a3c gamma 0.99 adam 5e-4", "a3c", "vector", (*A3C_VECTOR_BEFORE, "--gamma", "0.99", "--lr", "5e-4")),
-    # A3C-LSTM, A2C and REINFORCE against A3C's vector defaults (each differs from A3C in one part):
-    Candidate("a3c-lstm", "a3c-lstm", "vector"),
-    Candidate("a3c-lstm gamma 0.98 adam", "a3c-lstm", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
-    Candidate("a2c", "a2c", "vector"),
-    Candidate("a2c gamma 0.98 adam", "a2c", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
-    Candidate("reinforce", "reinforce", "vector"),
-    Candidate("reinforce gamma 0.98 adam", "reinforce", "vector", ("--gamma", "0.98", "--optimizer", "adam")),
+    # A3C-LSTM, A2C and REINFORCE against A3C's vector defaults (each differs from A3C in one part), and
+    # with only the clip taken off:
+    *(Candidate(name, method, "vector", flags) for method in ("a3c-lstm", "a2c", "reinforce")
+      for name, flags in ((method, ()), (f"{method} gamma 0.98 adam", ("--gamma", "0.98", "--optimizer", "adam")),
+                          (f"{method} no clip", ("--max-grad-norm", "0")), (f"{method} a3c's", A3C_VECTOR_NOW))),
     Candidate("apex", "apex", "vector"),
     Candidate("sb3-a2c", "sb3-a2c", "vector"),
     Candidate("sb3-dqn", "sb3-dqn", "vector"),
