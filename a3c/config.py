@@ -91,8 +91,6 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
     log_interval_seconds=2.0, checkpoint_interval_seconds=60.0,
 )
 # On top of VECTOR_DEFAULTS, per method:
-#  a3c-lstm: policy and value share the LSTM; a smaller value weight keeps its gradients from swamping
-#    the policy's (the feed-forward A3C has a value torso of its own on vector tasks).
 #  Q methods: CartPole's greedy policies failed by drifting off the track after some 200 steps. A drift
 #    builds over many steps: gamma 0.99 sees far enough ahead, and a target refreshed every 500 frames
 #    lets a 1-step target carry the failure back within seconds (one step per refresh).
@@ -104,11 +102,15 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 #    step anyway. Adam's beta2 0.99 (the paper's RMSProp decay) keeps an episode's end after a long quiet
 #    stretch from moving every weight at once by several steps' worth. Orthogonal weights start the
 #    policy uniform, as on frames.
+#  a3c-lstm: A3C's, with the value on a feed-forward torso of its own as A3C's (a3c/network.py): sharing
+#    the LSTM, the value's gradients swamped the policy's features and Acrobot went unlearned with any
+#    of the settings the sweep tried.
+A3C_VECTOR_DEFAULTS: dict[str, Any] = dict(gamma=0.98, optimizer="adam", adam_beta2=0.99, max_grad_norm=0.0,
+                                           weight_init="orthogonal")
 Q_VECTOR_DEFAULTS: dict[str, Any] = dict(gamma=0.99, target_update_frames=500)
 VECTOR_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
-    "a3c": dict(gamma=0.98, optimizer="adam", adam_beta2=0.99, max_grad_norm=0.0, weight_init="orthogonal"),
-    "a3c-lstm": dict(value_coef=0.25), "q1": Q_VECTOR_DEFAULTS, "sarsa1": Q_VECTOR_DEFAULTS,
-    "nstep-q": Q_VECTOR_DEFAULTS,
+    "a3c": A3C_VECTOR_DEFAULTS, "a3c-lstm": A3C_VECTOR_DEFAULTS, "q1": Q_VECTOR_DEFAULTS,
+    "sarsa1": Q_VECTOR_DEFAULTS, "nstep-q": Q_VECTOR_DEFAULTS,
 }
 
 

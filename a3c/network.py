@@ -16,20 +16,20 @@ State = tuple[torch.Tensor, torch.Tensor] | None
 class ActorCritic(nn.Module):
     """Torso -> [LSTM] -> policy logits and state value (A3C, Mnih et al. 2016 section 8).
 
-    With `separate_value`, the value has a torso of its own (used for small vector tasks, where
-    the value loss's large gradients otherwise swamp the policy's features in a shared torso).
+    With `separate_value`, the value has a feed-forward torso of its own (used for small vector tasks,
+    where the value loss's large gradients otherwise swamp the policy's features in a shared torso);
+    with an LSTM the value then has no memory: a baseline and bootstrap of the observation alone.
     """
 
     def __init__(self, obs_shape: Sequence[int], num_actions: int, hidden_size: int, lstm_size: int = 0,
                  separate_value: bool = False):
         super().__init__()
         self.torso = make_torso(obs_shape, hidden_size, channels_last=True)
-        self.value_torso = (make_torso(obs_shape, hidden_size, channels_last=True)
-                            if separate_value and not lstm_size else None)
+        self.value_torso = make_torso(obs_shape, hidden_size, channels_last=True) if separate_value else None
         self.lstm = nn.LSTMCell(self.torso.out_dim, lstm_size) if lstm_size else None
         features = lstm_size or self.torso.out_dim
         self.policy = nn.Linear(features, num_actions)
-        self.value = nn.Linear(features, 1)
+        self.value = nn.Linear(self.value_torso.out_dim if self.value_torso is not None else features, 1)
 
     def initial_state(self, batch: int = 1) -> State:
         if self.lstm is None:
@@ -43,8 +43,6 @@ class ActorCritic(nn.Module):
         With an LSTM the T rows are consecutive steps of one episode, unrolled from `state`.
         """
         x = self.torso(obs)  # [T, F]
-        if self.value_torso is not None:
-            return self.policy(x), self.value(self.value_torso(obs)).squeeze(-1), None
         if self.lstm is not None:
             h, c = state if state is not None else self.initial_state()
             rows = []
@@ -52,7 +50,8 @@ class ActorCritic(nn.Module):
                 h, c = self.lstm(x_t, (h, c))
                 rows.append(h)
             x, state = torch.cat(rows), (h, c)
-        return self.policy(x), self.value(x).squeeze(-1), state
+        value_features = self.value_torso(obs) if self.value_torso is not None else x
+        return self.policy(x), self.value(value_features).squeeze(-1), state
 
     def greedy_action(self, obs: torch.Tensor, state: State) -> tuple[int, State]:
         logits, _, state = self(obs.unsqueeze(0), state)

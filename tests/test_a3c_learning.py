@@ -21,7 +21,7 @@ THRESHOLD = 250.0
 def test_learns_cartpole(algo, tmp_path):
     cfg = make_config({"algo": algo, "env_id": "CartPole-v1", "num_workers": 2, "seed": 0,
                        "stop_return": THRESHOLD, "max_seconds": 120.0, "run_dir": str(tmp_path)})
-    if algo == "a3c":  # its vector defaults (a3c/config.py); with a clip of 40 the policy could lock onto one action
+    if algo in ("a3c", "a3c-lstm"):  # their vector defaults (a3c/config.py); with a clip of 40 the policy could lock
         assert (cfg.optimizer, cfg.adam_beta2, cfg.max_grad_norm, cfg.weight_init) == ("adam", 0.99, 0.0, "orthogonal")
     summary = main(cfg)
     assert summary.best_eval >= THRESHOLD, f"{algo}: evaluations {summary.eval_means}"

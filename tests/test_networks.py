@@ -75,3 +75,26 @@ def test_the_a3c_atari_defaults_start_with_a_uniform_policy_on_a_torso_of_usable
     assert pre.abs().mean() > 0.1  # torch's initialisation: 0.02
     assert pre.std(0).mean() > 0.01  # each unit's spread across frames, averaged over units; torch's: 0.001
     assert logits.abs().max() < 0.02  # every action's probability within 2% of 1/6
+
+
+def test_on_vector_tasks_the_lstm_value_has_a_torso_of_its_own_and_no_memory():
+    """A3C-LSTM on Acrobot: with the value sharing the torso and LSTM its gradients swamped the policy's
+    features and no seed learned; on a torso of its own (as feed-forward A3C's) the value loss reaches
+    none of the policy's weights, and the value of an observation is the same whatever the memory."""
+    torch.manual_seed(0)
+    model = make_model(make_config({"algo": "a3c-lstm", "env_id": "CartPole-v1"}), (4,), 2)
+    obs = torch.randn(3, 4)
+    state = (torch.randn(1, model.lstm.hidden_size), torch.randn(1, model.lstm.hidden_size))
+    logits, values, _ = model(obs)
+    logits_after, values_after, _ = model(obs, state)
+    assert not torch.allclose(logits, logits_after)  # the policy remembers
+    torch.testing.assert_close(values, values_after)  # the value does not
+    values.sum().backward()
+    policy_side = [*model.torso.parameters(), *model.lstm.parameters(), *model.policy.parameters()]
+    assert all(p.grad is None for p in policy_side)
+    assert all(p.grad is not None for p in model.value_torso.parameters())
+
+
+def test_on_frames_the_lstm_value_shares_the_torso_and_memory():
+    model = make_model(make_config({"algo": "a3c-lstm", "env_id": "ALE/Pong-v5"}), ATARI, 6)
+    assert model.value_torso is None and model.value.in_features == model.lstm.hidden_size
