@@ -100,8 +100,8 @@ CANDIDATES = (
     Candidate("a3c gamma 0.98 rmsprop", "a3c", "vector",
               (*A3C_VECTOR_BEFORE, "--gamma", "0.98", "--optimizer", "rmsprop")),
     Candidate("a3c gamma 0.99 adam 5e-4", "a3c", "vector", (*A3C_VECTOR_BEFORE, "--gamma", "0.99", "--lr", "5e-4")),
-    # A3C-LSTM, A2C and REINFORCE against A3C's vector defaults (each differs from A3C in one part), and
-    # with only the clip taken off:
+    # A3C-LSTM, A2C and REINFORCE with their vector defaults of the sweep that weighed these (RMSProp,
+    # gamma 0.95, clip 40), with only the clip taken off, and with A3C's (A3C-LSTM's defaults since):
     *(Candidate(name, method, "vector", flags) for method in ("a3c-lstm", "a2c", "reinforce")
       for name, flags in ((method, ()), (f"{method} gamma 0.98 adam", ("--gamma", "0.98", "--optimizer", "adam")),
                           (f"{method} no clip", ("--max-grad-norm", "0")), (f"{method} a3c's", A3C_VECTOR_NOW))),

@@ -43,10 +43,11 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
     Children must already be started. Ctrl-C (or SIGTERM) ends the loop at its next check with stop
     reason "interrupted"; the final checkpoint is written in every case.
     """
-    interrupt = DeferredInterrupt().install()
+    interrupt = DeferredInterrupt()
     start = time.monotonic()
     wall = lambda: wall_offset + time.monotonic() - start  # noqa: E731
     try:
+        interrupt.install()
         summary.stop_reason = supervise(cfg, counters, supervisor, logger, summary, wall, checkpoint, work,
                                         interrupt.check)
     except KeyboardInterrupt:
