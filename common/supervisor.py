@@ -38,19 +38,22 @@ def quick_deaths_after(quick_deaths: int, lived: float, name: str, last: str) ->
 class StopSignal:
     """What a child polls to know it should leave: the stop event, or its parent's death."""
 
-    def __init__(self, event: Any):
+    def __init__(self, event: Any, parent_pid: int):
+        """`parent_pid`: the pid of the process that started this one, taken there: the child's own
+        getppid() at this point is already the reaper's if the parent was killed while the child
+        was still importing, and the child then ran on for good."""
         self.event = event
-        self.parent_pid = os.getppid()
+        self.parent_pid = parent_pid
 
     def __call__(self) -> bool:
         return self.event.is_set() or os.getppid() != self.parent_pid
 
 
-def _child_main(target: Callable[..., None], args: tuple, stop_event: Any) -> None:
+def _child_main(target: Callable[..., None], args: tuple, stop_event: Any, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)
-    target(*args, StopSignal(stop_event))
+    target(*args, StopSignal(stop_event, parent_pid))
 
 
 @dataclass
@@ -79,8 +82,8 @@ class Supervisor:
         self._launch(child)
 
     def _launch(self, child: _Child) -> None:
-        child.process = CTX.Process(target=_child_main, args=(child.target, child.args, self.stop_event),
-                                    name=child.name, daemon=True)
+        child.process = CTX.Process(target=_child_main, name=child.name, daemon=True,
+                                    args=(child.target, child.args, self.stop_event, os.getpid()))
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         # The name in the child's environment tells outside tools which process is which (ps e, /proc/<pid>/environ).
         os.environ[CHILD_NAME_VARIABLE] = child.name

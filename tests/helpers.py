@@ -60,17 +60,22 @@ def start_training(module: str, *args: str, log: Path) -> subprocess.Popen:
     return proc
 
 
-def kill_leftovers() -> None:
-    """SIGKILLs the session of every started run still alive, so that a failed test cannot leave a
-    training run behind to slow the tests after it."""
+def kill_leftovers(grace_seconds: float = 10.0) -> None:
+    """SIGKILLs every started run still alive, so that a failed test cannot leave a training run behind
+    to slow the tests after it. The owner goes first: its children leave once they see it gone, and
+    its resource tracker, last to go, then unlinks the run's semaphores; SIGKILLing the whole session
+    at once took the tracker with it and left them in /dev/shm. What is left of the session after
+    `grace_seconds` is SIGKILLed."""
     while STARTED:
         proc = STARTED.pop()
         if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            wait_for(lambda: not processes_in_group(proc.pid), grace_seconds)
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.wait()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:

@@ -111,3 +111,18 @@ def test_help_shows_the_field_docstrings():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "actor-learner processes" in result.stdout and "--stop-return" in result.stdout
+
+
+def test_an_owner_killed_during_start_up_leaves_no_child_and_no_semaphore(tmp_path):
+    """SIGKILLed while its worker was still importing, the owner left the worker running for good (the
+    worker took the reaper for its parent) and so its resource tracker too, with the run's semaphores."""
+    before = shm_entries()
+    run = tmp_path / "run"
+    proc = start_training("a3c.train", "--env-id", "CartPole-v1", "--num-workers", "1", "--eval-interval-seconds",
+                          "0", "--run-dir", str(run), log=tmp_path / "log")
+    assert wait_for(lambda: any("spawn_main" in cmd for _, cmd in children_of(proc.pid)), 60), "a worker is starting"
+    assert any(name.startswith("sem.mp-") for name in shm_entries() - before), "the run holds semaphores"
+    proc.kill()
+    proc.wait()
+    assert wait_for(lambda: not processes_in_group(proc.pid), 15), processes_in_group(proc.pid)
+    assert shm_entries() <= before, f"left behind: {sorted(shm_entries() - before)}"
