@@ -75,9 +75,7 @@ class Config(RunConfig):
                               "target_update_frames", "rmsprop_eps", "adam_eps")
         self.require_non_negative("entropy_coef", "value_coef", "rmsprop_initial_g", "max_grad_norm")
         self.require_unit_interval("gamma", open_low=True)
-        for name in ("rmsprop_alpha", "adam_beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        self.require_unit_interval("rmsprop_alpha", "adam_beta2", open_high=True)
 
     @property
     def is_policy_method(self) -> bool:

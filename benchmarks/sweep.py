@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from a3c.config import A3C_VECTOR_DEFAULTS
 from benchmarks.compare import env_slug, process_plan, run_to_end, threshold_for, train_command
 from benchmarks.measure import cpu_model, first_reaching
 from common.envs import observation_kind
@@ -73,9 +74,9 @@ A3C_VECTOR_BEFORE = ("--max-grad-norm", "40", "--weight-init", "torch", "--adam-
 """A3C's vector clip, initial weights and Adam decay before the no-clip defaults: the gamma and optimizer
 candidates below were weighed with them, and keep them."""
 
-A3C_VECTOR_NOW = ("--gamma", "0.98", "--optimizer", "adam", "--adam-beta2", "0.99", "--max-grad-norm", "0",
-                  "--weight-init", "orthogonal")
-"""A3C's vector defaults, as flags for the other policy methods."""
+A3C_VECTOR_NOW = tuple(text for field, value in A3C_VECTOR_DEFAULTS.items()
+                       for text in (f"--{field.replace('_', '-')}", str(value)))
+"""A3C's vector defaults (a3c/config.py), as flags for the other policy methods."""
 
 # The defaults are the first of each family and kind; the others are the changes the sweep weighs.
 CANDIDATES = (

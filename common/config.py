@@ -71,11 +71,13 @@ class RunConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
 
-    def require_unit_interval(self, name: str, open_low: bool = False) -> None:
-        """0 <= value <= 1 (0 < value <= 1 with open_low)."""
-        value = getattr(self, name)
-        if not (0.0 < value if open_low else 0.0 <= value) or value > 1.0:
-            raise ValueError(f"--{name.replace('_', '-')} must be in {'(' if open_low else '['}0, 1], got {value}")
+    def require_unit_interval(self, *names: str, open_low: bool = False, open_high: bool = False) -> None:
+        """0 <= value <= 1 for each field named (0 < value with open_low, value < 1 with open_high)."""
+        for name in names:
+            value = getattr(self, name)
+            if not (0.0 < value if open_low else 0.0 <= value) or not (value < 1.0 if open_high else value <= 1.0):
+                interval = f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
+                raise ValueError(f"--{name.replace('_', '-')} must be in {interval}, got {value}")
 
     @property
     def frames_per_step(self) -> int:
