@@ -41,7 +41,8 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
     the path (`final=True` for the last one, after every child has stopped).
 
     Children must already be started. Ctrl-C (or SIGTERM) ends the loop at its next check with stop
-    reason "interrupted"; the final checkpoint is written in every case.
+    reason "interrupted"; the final checkpoint is written in every case, and a first signal while it is
+    written waits for it (a second one stops at once).
     """
     interrupt = DeferredInterrupt()
     start = time.monotonic()
@@ -50,18 +51,24 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
         interrupt.install()
         summary.stop_reason = supervise(cfg, counters, supervisor, logger, summary, wall, checkpoint, work,
                                         interrupt.check)
+        interrupt.check()  # a signal in the loop's last pass, after its last check
     except KeyboardInterrupt:
         summary.stop_reason = "interrupted"
         eprint("interrupted: stopping workers and saving a final checkpoint")
     finally:
-        interrupt.restore()
-        supervisor.shutdown()
-        summary.env_steps = counters.total_steps()
-        summary.wall_seconds = wall()
-        summary.checkpoint = checkpoint(summary.wall_seconds, final=True)
-        summary.restarts = supervisor.restarts
-        summary.plot = logger.plot()
-        logger.close()
+        try:  # still deferred: a first signal here must not cut the final save short; a second one does
+            supervisor.shutdown()
+            summary.env_steps = counters.total_steps()
+            summary.wall_seconds = wall()
+            summary.checkpoint = checkpoint(summary.wall_seconds, final=True)
+            summary.restarts = supervisor.restarts
+            summary.plot = logger.plot()
+            logger.close()
+        finally:
+            interrupt.restore()
+    if interrupt.requested and summary.stop_reason != "interrupted":
+        summary.stop_reason = "interrupted"
+        eprint("interrupted during the final save, which was completed")
     summary.report()
     return summary
 

@@ -336,6 +336,52 @@ def test_a_deferred_interrupt_raises_at_the_check_or_at_a_second_signal_and_rest
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.parametrize("when", ["the loop's last pass", "the final save"])
+def test_a_signal_at_the_end_of_a_run_neither_cuts_the_final_save_nor_goes_unreported(when, tmp_path, capsys):
+    """A SIGTERM in the owner loop's last pass (after its last check) or while the final checkpoint is
+    written: the save completes, and the run reports "interrupted" (exit status 130), not a normal stop."""
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from common.counters import RunCounters
+    from common.logger import RunLogger
+    from common.owner import own_run
+    from common.run import RunSummary
+    from common.supervisor import Supervisor
+
+    def signal_now():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs at once; raising here is what must not happen
+
+    saves = []
+
+    def checkpoint(wall_seconds, final=False):
+        if final and when == "the final save":
+            signal_now()
+        saves.append(final)
+        return tmp_path / "ckpt.pt"
+
+    cfg = SimpleNamespace(total_steps=1, max_seconds=0.0, stop_return=None, log_interval_seconds=60.0,
+                          checkpoint_interval_seconds=60.0, frames_per_step=1)
+    counters = RunCounters(1)
+    counters.steps[0] = 1  # the loop stops at the end of its first pass: --total-steps reached
+    work = signal_now if when == "the loop's last pass" else (lambda: None)
+    def outside(signum, frame):  # the handler from before the run: a signal that reaches it was not deferred
+        raise RuntimeError("the signal was not deferred")
+
+    before = signal.signal(signal.SIGTERM, outside)
+    try:
+        summary = own_run(cfg, counters, Supervisor(log=lambda _: None),
+                          RunLogger(tmp_path, False, "t", tensorboard=False), RunSummary(tmp_path), 0.0, checkpoint, work)
+        assert signal.getsignal(signal.SIGTERM) is outside
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert saves == [True]
+    assert summary.stop_reason == "interrupted"
+    assert "interrupted" in capsys.readouterr().err
+
+
 def test_sigterm_saves_the_replay_and_a_parallel_resume_learns_at_once(tmp_path):
     import signal
     import subprocess
