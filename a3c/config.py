@@ -92,7 +92,7 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 #  Q methods: CartPole's greedy policies failed by drifting off the track after some 200 steps. A drift
 #    builds over many steps: gamma 0.99 sees far enough ahead, and a target refreshed every 500 frames
 #    lets a 1-step target carry the failure back within seconds (one step per refresh).
-#  a3c: chosen by the defaults sweep (benchmarks.sweep, README "Defaults that carry"): gamma 0.95 left
+#  a3c: chosen by the defaults sweep (benchmarks.sweep, benchmarks/results/sweep/README.md): gamma 0.95 left
 #    Acrobot's swing-up unlearned in one seed of three and 0.99 lost CartPole; gamma 0.98 with Adam
 #    reached both thresholds in every seed. No clip: the joint norm is the value error's, so a clip
 #    shrank the policy gradient of just the windows that end an episode (the ones that punish the
@@ -120,17 +120,17 @@ POLICY_FRAME_DEFAULTS: dict[str, Any] = dict(optimizer="adam", lr=1e-4, t_max=20
 # A2C and REINFORCE take A3C's, so that each differs from A3C only in synchrony or in its return estimate.
 FRAME_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {algo: POLICY_FRAME_DEFAULTS for algo in POLICY_ALGOS}
 # Small images (MinAtar's 10x10 grids, through their small torso) take the same at a step five times larger:
-# the small torso learns far slower at the frames' step (the defaults sweep, README "Defaults that carry").
+# the small torso learns far slower at the frames' step (the defaults sweep, benchmarks/results/sweep/README.md).
 POLICY_SMALL_IMAGE_DEFAULTS: dict[str, Any] = dict(POLICY_FRAME_DEFAULTS, lr=5e-4)
 # The Q methods on small images: MinAtar's DQN's schedules (examples/dqn.py: epsilon annealed over 100k
 # frames, target every 1k) in place of the paper's Atari ones (4M, 40k), which kept them near random play
 # for most of MinAtar's 5M frames, and Adam at the frames' step, well ahead of the paper's RMSProp on
-# MinAtar Breakout in the defaults sweep (README "Defaults that carry").
+# MinAtar Breakout in the defaults sweep (benchmarks/results/sweep/README.md).
 Q_SMALL_IMAGE_DEFAULTS: dict[str, Any] = dict(eps_anneal_frames=100_000, target_update_frames=1_000,
                                                optimizer="adam", lr=1e-4)
 # A2C's batch is 16 envs x the window: at A3C's 20-step windows it made 16 times fewer updates than A3C's
 # workers and ended MinAtar Breakout below DQN's figure; OpenAI baselines' 5-step windows with twice the
-# step took it well above (README "MinAtar at 5M frames").
+# step took it well above (benchmarks/results/minatar.md).
 A2C_SMALL_IMAGE_DEFAULTS: dict[str, Any] = dict(POLICY_SMALL_IMAGE_DEFAULTS, t_max=5, lr=1e-3)
 SMALL_IMAGE_DEFAULTS_BY_ALGO: dict[str, dict[str, Any]] = {
     **{algo: POLICY_SMALL_IMAGE_DEFAULTS for algo in POLICY_ALGOS}, "a2c": A2C_SMALL_IMAGE_DEFAULTS,

@@ -1,7 +1,7 @@
 """Every method on the MinAtar games in one table and one chart, from the comparisons' saved tables.
 
 The MinAtar runs were made over several sessions, one `benchmarks.compare` command per row, into the folders
-of SOURCES (README, "MinAtar at 5M frames", says which defaults and load each folder's rows had). This
+of SOURCES (benchmarks/results/minatar.md says which defaults and load each folder's rows had). This
 takes each game and method's current row: a newer folder's row replaces an older one's (a rerun with new
 defaults), except from a folder that only added seeds (`--first-seed`), whose row stands beside the older
 one. It writes benchmarks/results/compare/minatar_summary/{summary.md, summary.csv, summary.png}: per game,

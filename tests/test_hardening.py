@@ -372,8 +372,9 @@ def test_a_signal_at_the_end_of_a_run_neither_cuts_the_final_save_nor_goes_unrep
 
     before = signal.signal(signal.SIGTERM, outside)
     try:
-        summary = own_run(cfg, counters, Supervisor(log=lambda _: None),
-                          RunLogger(tmp_path, False, "t", tensorboard=False), RunSummary(tmp_path), 0.0, checkpoint, work)
+        logger = RunLogger(tmp_path, False, "t", tensorboard=False)
+        summary = own_run(cfg, counters, Supervisor(log=lambda _: None), logger, RunSummary(tmp_path), 0.0,
+                          checkpoint, work)
         assert signal.getsignal(signal.SIGTERM) is outside
     finally:
         signal.signal(signal.SIGTERM, before)

@@ -102,6 +102,9 @@ def test_the_kind_of_observation_picks_the_family_defaults():
     assert apex_make({"env_id": MINI_CATCH}).learning_starts == 1_000  # the small-task value
     assert apex_make({"env_id": CATCH}).learning_starts == 50_000  # Atari's
     assert a3c_make({"env_id": MINI_CATCH}).optimizer == "adam"  # A3C's image defaults carry to small images
+    from r2d2.config import make_config as r2d2_make
+    assert r2d2_make({"env_id": MINI_CATCH}).samples_per_insert == 4.0  # R2D2's small-image replay ratio
+    assert r2d2_make({"env_id": "CartPole-v1"}).samples_per_insert == 16.0  # its small-task one
 
 
 def test_small_images_get_a_3x3_convolution_and_bytes_are_divided_by_255():
