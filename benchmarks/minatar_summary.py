@@ -23,7 +23,7 @@ from benchmarks.compare import ALGOS, MINATAR_PUBLISHED, RESULTS, env_slug
 GAMES = tuple(MINATAR_PUBLISHED)
 # (folder under benchmarks/results/compare, whether it only added seeds), oldest first
 SOURCES = (("minatar", False), ("minatar_others", False), ("minatar_more", False), ("minatar_a2c", False),
-           ("minatar_replay", False), ("minatar_si", False), ("minatar_seeds", True))
+           ("minatar_replay", False), ("minatar_si", False), ("minatar_seeds", True), ("minatar_r2d2", False))
 FIELDS = ["env_id", "algo", "folder", "seeds", "final_mean", "final_std", "best_mean", "frames_to_threshold",
           "seeds_reached", "frames_per_second", "meets_goal"]
 
