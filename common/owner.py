@@ -51,7 +51,6 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
         interrupt.install()
         summary.stop_reason = supervise(cfg, counters, supervisor, logger, summary, wall, checkpoint, work,
                                         interrupt.check)
-        interrupt.check()  # a signal in the loop's last pass, after its last check
     except KeyboardInterrupt:
         summary.stop_reason = "interrupted"
         eprint("interrupted: stopping workers and saving a final checkpoint")
@@ -66,9 +65,9 @@ def own_run(cfg: RunLimits, counters: RunCounters, supervisor: Supervisor, logge
             logger.close()
         finally:
             interrupt.restore()
-    if interrupt.requested and summary.stop_reason != "interrupted":
+    if interrupt.requested and summary.stop_reason != "interrupted":  # after the loop's last check
         summary.stop_reason = "interrupted"
-        eprint("interrupted during the final save, which was completed")
+        eprint("interrupted as the run ended: the final checkpoint was written")
     summary.report()
     return summary
 

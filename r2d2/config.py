@@ -56,10 +56,9 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 )
 
 
-# Small images (MinAtar's): a quarter of the replay ratio. At 16 samples per insert every frame is trained on
-# about 23 times (DQN's replay: 4), the learner holds the actor to its pace, and MinAtar Space Invaders
-# stalled below DQN's published figure; at 4 the run is four times the frames per second and climbs
-# (benchmarks/results/minatar.md).
+# Small images (MinAtar's): a quarter of the replay ratio. At 16 samples per insert each frame is trained on
+# many times more often than in DQN's replay, the learner holds the actor to its pace, and MinAtar Space
+# Invaders stalled below DQN's published figure; at 4 it climbs past it (benchmarks/results/minatar.md).
 SMALL_IMAGE_DEFAULTS: dict[str, Any] = {**VECTOR_DEFAULTS, "samples_per_insert": 4.0}
 
 

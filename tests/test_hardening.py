@@ -367,6 +367,7 @@ def test_a_signal_at_the_end_of_a_run_neither_cuts_the_final_save_nor_goes_unrep
     counters = RunCounters(1)
     counters.steps[0] = 1  # the loop stops at the end of its first pass: --total-steps reached
     work = signal_now if when == "the loop's last pass" else (lambda: None)
+
     def outside(signum, frame):  # the handler from before the run: a signal that reaches it was not deferred
         raise RuntimeError("the signal was not deferred")
 

@@ -94,6 +94,7 @@ class _DictEnv(gym.Env):
 def test_the_kind_of_observation_picks_the_family_defaults():
     from a3c.config import make_config as a3c_make
     from apex.config import make_config as apex_make
+    from r2d2.config import make_config as r2d2_make
 
     kinds = {env_id: observation_kind(env_id) for env_id in
              ("CartPole-v1", "ALE/Pong-v5", "PongNoFrameskip-v4", CATCH, MINI_CATCH, "asyncrl-test/ChwUint8-v0")}
@@ -102,7 +103,6 @@ def test_the_kind_of_observation_picks_the_family_defaults():
     assert apex_make({"env_id": MINI_CATCH}).learning_starts == 1_000  # the small-task value
     assert apex_make({"env_id": CATCH}).learning_starts == 50_000  # Atari's
     assert a3c_make({"env_id": MINI_CATCH}).optimizer == "adam"  # A3C's image defaults carry to small images
-    from r2d2.config import make_config as r2d2_make
     assert r2d2_make({"env_id": MINI_CATCH}).samples_per_insert == 4.0  # R2D2's small-image replay ratio
     assert r2d2_make({"env_id": "CartPole-v1"}).samples_per_insert == 16.0  # its small-task one
 
