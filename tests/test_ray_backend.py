@@ -112,6 +112,23 @@ def test_two_shards_split_a_batch_by_priority_and_weigh_by_the_global_minimum(cl
     assert replay.refresh().sums.tolist() == [3.0, 1.0]
 
 
+def test_a_shard_whose_total_shrank_since_the_split_scales_its_draws(cluster):
+    """Shard 0 holds 2 and 4, shard 1 holds 3 and 1 (alpha 1): totals 6 and 4. After a batch, the item of 3
+    is set to 1, and that update travels with the next batch, whose split still uses the totals 6 and 4:
+    shard 1 gets draws in [0, 1), [1, 2), [2, 3), [3, 4) while its own total is now 2 (1 and 1). Scaled by
+    2 / 4 they fall in [0, 0.5), [0.5, 1), [1, 1.5), [1.5, 2): each item twice, in proportion to their
+    priorities. Clamped at the total instead, the last item would take 3 of the 4. Shard 0 is unchanged:
+    2 twice, 4 four times."""
+    replay = _shards(cluster, [2.0, 4.0], [3.0, 1.0])
+    first = replay.sample(10, 0.0, np.random.default_rng(0))
+    key_of_3 = int(first.key[first.obs[:, 0] == 3.0][0])
+    replay.update_priorities(np.array([key_of_3]), np.array([1.0]))
+    assert replay.known.sums.tolist() == [6.0, 4.0]
+    second = replay.sample(10, 0.0, np.random.default_rng(1))
+    assert sorted(second.obs[:, 0].tolist()) == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 4.0, 4.0]
+    assert replay.known.sums.tolist() == [6.0, 2.0]
+
+
 def test_sharded_sampling_matches_one_replays_distribution(cluster):
     """Items of priorities 1..6 over two shards (1, 2, 3 and 4, 5, 6), alpha 1: item p is drawn with
     probability p / 21, as from one replay. Chi-square over 200 batches of 21 against 20.52, the 0.001

@@ -6,7 +6,9 @@ capacity / shards. The learner's `ShardedReplay` keeps sampling prioritized over
 (as each reported them with the previous batch) it draws the batch's B stratified prefix sums over
 their total and sends each shard the ones that fall in its range, so the batch splits across shards in
 proportion to their totals and every item is drawn as from a single sum-tree over the whole replay.
-Importance weights use the global minimum (section 3.4).
+Those totals are one round trip old (the priority updates that travel with the batch and the inserts
+since change them), so a shard scales its draws to its own total at the time: within a shard, draws
+follow its current priorities. Importance weights use the global minimum (section 3.4).
 A global key is the shard's key times the number of shards plus the shard's index, so a priority
 update reaches its shard and a stale one is dropped there, as locally.
 
@@ -45,15 +47,22 @@ class ReplayShard:
     def totals(self) -> tuple[float, float, int, int]:
         return self.replay.priority_totals()
 
-    def sample_at(self, values: np.ndarray, beta: float, min_priority: float,
+    def sample_at(self, values: np.ndarray, assumed_total: float, beta: float, min_priority: float,
                   updates: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> tuple[Any, tuple[float, float, int, int]]:
         """Applies the learner's priority `updates` (keys, priorities) first, then (the batch at `values`, or
-        None if there are none; this shard's totals after). The weights' minimum is the smaller of the
-        learner's global one and this shard's own, which is never stale."""
+        None if there are none; this shard's totals after).
+
+        `values` are prefix sums in [0, assumed_total), the total the learner last heard of; the updates and
+        inserts since have changed it, so they are scaled to the shard's own total: draws stay one per
+        stratum of the shard's current priorities, where clamping them would pile the excess of a shrunk
+        total onto its last item. The weights' minimum is the smaller of the learner's global one and
+        this shard's own, which is never stale."""
         self.apply_updates(updates)
         batch = None
         if len(values):
-            own_min = self.replay.priority_totals()[1]
+            own_total, own_min = self.replay.priority_totals()[:2]
+            if assumed_total > 0:
+                values = np.asarray(values, dtype=np.float64) * (own_total / assumed_total)
             batch = self.replay.sample_at(values, beta, min(min_priority, own_min))
         return batch, self.replay.priority_totals()
 
@@ -146,8 +155,8 @@ class ShardedReplay:
         with self.lock:
             updates, self.queued = self.queued, [[] for _ in self.shards]
         min_priority = float(totals.mins.min())
-        answers = ray.get([shard.sample_at.remote(v, beta, min_priority, u)
-                           for shard, v, u in zip(self.shards, values, updates)])
+        answers = ray.get([shard.sample_at.remote(v, total, beta, min_priority, u)
+                           for shard, v, total, u in zip(self.shards, values, totals.sums, updates)])
         self._set_known([row for _, row in answers])
         return concat_batches([part._replace(key=global_keys(part.key, k, len(self.shards)))
                                for k, (part, _) in enumerate(answers) if part is not None])
