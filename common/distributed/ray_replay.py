@@ -5,10 +5,10 @@ capacity / shards. The learner's `ShardedReplay` keeps sampling prioritized over
 (Schaul et al. 2016, section 3.3, stratified): from every shard's sum and minimum of priority^alpha
 (as each reported them with the previous batch) it draws the batch's B stratified prefix sums over
 their total and sends each shard the ones that fall in its range, so the batch splits across shards in
-proportion to their totals and every item is drawn as from a single sum-tree over the whole replay.
-Those totals are one round trip old (the priority updates that travel with the batch and the inserts
-since change them), so a shard scales its draws to its own total at the time: within a shard, draws
-follow its current priorities. Importance weights use the global minimum (section 3.4).
+proportion to their totals, as a single sum-tree over the whole replay would draw. Those totals are one
+round trip old (the priority updates that travel with the batch and the inserts since change them), so
+a shard scales its draws to its own total at the time: within a shard, draws follow its current
+priorities. Importance weights use the global minimum (section 3.4).
 A global key is the shard's key times the number of shards plus the shard's index, so a priority
 update reaches its shard and a stale one is dropped there, as locally.
 
@@ -53,18 +53,18 @@ class ReplayShard:
         None if there are none; this shard's totals after).
 
         `values` are prefix sums in [0, assumed_total), the total the learner last heard of; the updates and
-        inserts since have changed it, so they are scaled to the shard's own total: draws stay one per
-        stratum of the shard's current priorities, where clamping them would pile the excess of a shrunk
-        total onto its last item. The weights' minimum is the smaller of the learner's global one and
-        this shard's own, which is never stale."""
+        inserts since have changed it, so they are scaled to the shard's own total (clamped instead, the
+        excess of a shrunk total would pile onto its last item). The weights' minimum is the smaller of
+        the learner's global one and this shard's own, which is never stale."""
         self.apply_updates(updates)
+        totals = self.replay.priority_totals()  # sampling leaves them as they are
         batch = None
         if len(values):
-            own_total, own_min = self.replay.priority_totals()[:2]
+            own_total, own_min = totals[:2]
             if assumed_total > 0:
                 values = np.asarray(values, dtype=np.float64) * (own_total / assumed_total)
             batch = self.replay.sample_at(values, beta, min(min_priority, own_min))
-        return batch, self.replay.priority_totals()
+        return batch, totals
 
     def apply_updates(self, updates: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         """The learner's queued priority updates, (keys, priorities) each; stale keys are dropped."""
