@@ -165,7 +165,7 @@ def run_bundle(rank: int, cfg: Config, replay_handle, params: ParameterChannel, 
     try:
         actor = Actor(rank, cfg, replay, params, counters)
         learner = BundleLearner(rank, cfg, replay, actor.net, target_params)
-        bundle_until_stopped(rank, actor, learner, replay, slots, lambda: actor.refresh.version,
+        bundle_until_stopped(rank, actor, learner, replay, slots, actor.refresh.now,
                              BundlePace(cfg.samples_per_insert, cfg.batch_size),
                              LossOutliers(cfg.gorila_loss_outlier_stds), should_stop)
     finally:

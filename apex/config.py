@@ -34,8 +34,9 @@ class Config(ReplayRunConfig):
     gorila: bool = False
     """Gorila's bundled mode (Nair et al. 2015): --num-workers bundles, each an actor, its own uniform
     replay and a learner sending loss gradients to a parameter server in the train process; a bundle
-    refreshes its parameters every --param-refresh-steps env steps and its target every
-    --target-update-interval server updates (--prioritized and the replay's saving do not apply)"""
+    refreshes its parameters before every gradient and every --param-refresh-steps env steps, and its
+    target every --target-update-interval server updates (--prioritized and the replay's saving do not
+    apply)"""
     gorila_max_staleness: int = 64
     """with --gorila: the parameter server drops a gradient computed on parameters more than this many of
     its updates old (Nair et al. 2015, section 4.1); keep it above bundles x gradients per refresh"""
@@ -72,10 +73,9 @@ VECTOR_DEFAULTS: dict[str, Any] = dict(
 )
 
 
-# Gorila's bundles compute gradients on their copy of the parameters: refreshed every 16 env steps
-# instead of 100 or 400, those gradients are fresher (Algorithm 1 refreshes the copy before every
-# gradient), learning is steadier, and few are dropped as stale (with Ape-X's 400 on Atari a bundle
-# makes about 100 gradients per refresh, more than the default --gorila-max-staleness).
+# A Gorila bundle refreshes its copy of the parameters before every gradient (Algorithm 1), and its
+# actor every 16 env steps as well, instead of 100 or 400: between two gradients it acts on parameters
+# no older than those its gradients are computed on.
 GORILA_DEFAULTS: dict[str, Any] = dict(param_refresh_steps=16)
 
 

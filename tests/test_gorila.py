@@ -27,7 +27,8 @@ from apex.learner import BundleLearner
 from apex.network import make_network
 from apex.train import cli, main
 from common.counters import RunCounters
-from common.distributed.bundle import BundlePace, LossOutliers
+from common.distributed.actor_loop import ParamRefresh
+from common.distributed.bundle import BundlePace, LossOutliers, bundle_until_stopped
 from common.distributed.gradients import GradientSlots, is_fresh
 from common.distributed.param_server import ParameterServer, ParameterServerWork
 from common.distributed.params import PublishedParams
@@ -119,6 +120,7 @@ def test_server_applies_a_stale_gradient_only_within_the_bound(channel):
         assert work.serve_ready() == 1
         assert (server.updates, slots.is_empty(slot)) == (updates, True)
     assert server.dropped == 3 and server.counters.updates[0] == 5
+    assert (server.staleness_total, server.staleness_max) == (0 + 1 + 2 + 2 + 0, 2), "of the applied ones"
     assert server.net.weight.item() == -(1 + 2 + 4 + 16 + 128)
     assert int(params.version) == 2 * 5, "one publication per applied gradient"
     # the target was copied (and published) once, after the 3rd update: w = -(1 + 2 + 4)
@@ -163,7 +165,58 @@ def test_discarded_gradients_are_counted_and_reported():
     slots.discard(1)
     assert slots.num_discarded() == 2 and slots.full_slots() == []
     assert work.report() == ("parameter server: 0 gradients applied, 0 dropped as more than 2 updates stale (0.0%); "
+                             "the applied ones were 0.00 updates stale on average, at most 0; "
                              "2 discarded by the bundles as loss outliers")
+
+
+class OneWeightBundle:
+    """The actor and learner of a bundle on the one-weight network of `_server`: each gradient is 1 and
+    records the weight of the copy it was computed on."""
+
+    def __init__(self, params: PublishedParams):
+        self.net = nn.Linear(1, 1, bias=False)
+        self.refresh = ParamRefresh(params, self.net, every_steps=1_000_000)  # never by steps: only before a gradient
+        self.weights_seen: list[float] = []
+        self.closed = False
+
+    def step(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def ready(self) -> bool:
+        return True
+
+    def gradient(self) -> float:
+        self.weights_seen.append(self.net.weight.item())
+        self.net.weight.grad = torch.ones_like(self.net.weight)
+        return 1.0
+
+
+class NoInserts:
+    def inserted(self) -> int:
+        return 0
+
+
+def test_a_bundle_computes_each_gradient_on_the_servers_latest_parameters():
+    # Nair et al. 2015, Algorithm 1: "Update theta from parameters theta+ of the parameter server" right
+    # before each gradient. The server (SGD, lr 1) serves between two turns of the bundle's loop, as it
+    # would in its own process; the bundle learns once per actor step (samples per insert 0).
+    server, work, slots, params, _ = _server(GradientSlots, max_staleness=64, target_update_interval=100)
+    bundle = OneWeightBundle(params)
+
+    def serve_then_check() -> bool:
+        work.serve_ready()
+        return server.updates >= 3
+
+    bundle_until_stopped(0, bundle, bundle, NoInserts(), slots, bundle.refresh.now, BundlePace(0.0, 1),
+                         LossOutliers(0.0), serve_then_check)
+    # each gradient of 1 moves w by -1: the 2nd and 3rd gradients were computed on w = -1 and w = -2,
+    # the server's parameters after 1 and 2 updates; a copy refreshed by env steps alone would stay at 0
+    assert bundle.weights_seen == [0.0, -1.0, -2.0] and server.net.weight.item() == -3.0
+    assert (server.staleness_total, server.staleness_max, server.dropped) == (0, 0, 0)
+    assert bundle.closed
 
 
 def _filled_replay(seed: int = 0) -> TransitionReplay:

@@ -77,6 +77,11 @@ class ParamRefresh:
         if self.env_steps // self.every_steps != before // self.every_steps:
             self.version = self.params.poll(self.net, self.version)
 
+    def now(self) -> int:
+        """Poll the parameters at once (a Gorila bundle, before each gradient); returns the version held."""
+        self.version = self.params.poll(self.net, self.version)
+        return self.version
+
 
 def act_until_stopped(actor: Actor, replay: ReplayClient, insert_limit: torch.Tensor,
                       should_stop: Callable[[], bool]) -> None:

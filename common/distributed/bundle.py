@@ -2,10 +2,13 @@
 
 A bundle is one process with an actor, its own replay and a learner. The actor steps its envs with its
 copy of the server's parameters (refreshed every `param_refresh_steps` env steps) and writes to the
-bundle's replay; the learner computes the loss gradient on uniform batches of that replay with respect
-to the same copy, against its copy of the target network, and sends it to the parameter server with
+bundle's replay. Before each gradient the bundle brings that copy to the server's latest parameters,
+as Algorithm 1 does; the learner then computes the loss gradient on a uniform batch of the replay with
+respect to the copy, against its copy of the target network, and sends it to the parameter server with
 the version of the parameters it was computed on. The server may drop it as stale
-(`common.distributed.param_server`).
+(`common.distributed.param_server`). The server has applied the bundle's previous gradient by the time
+its slot is free, so with one bundle every gradient is computed on the server's current parameters, as
+serial DQN's are (gradients one update old learned more slowly: `benchmarks/results/minatar.md`).
 
 Acting and learning alternate to keep `samples_per_insert` (sampled transitions per inserted one) in the
 bundle, once its replay holds `learning_starts` items; 0 means one gradient per actor step. A bundle
@@ -88,20 +91,21 @@ class LossOutliers:
 
 
 def bundle_until_stopped(rank: int, actor: Actor, learner: BundleLearner, replay: ReplayClient,
-                         slots: GradientChannel, version: Callable[[], int], pace: BundlePace,
+                         slots: GradientChannel, refresh: Callable[[], int], pace: BundlePace,
                          outliers: LossOutliers, should_stop: Callable[[], bool]) -> None:
-    """Bundle `rank`'s loop until told to stop; `version()` is the version of the parameters its copy
-    holds (the actor's parameter refresh). Closes the actor at the end."""
+    """Bundle `rank`'s loop until told to stop; `refresh()` brings the bundle's copy of the parameters to
+    the server's latest and returns their version. Closes the actor at the end."""
     try:
         while not should_stop():
             if not learner.ready() or not pace.learn_next(replay.inserted()):
                 actor.step()
                 pace.actor_steps += 1
             elif slots.is_empty(rank):
+                version = refresh()
                 loss = learner.gradient()
                 pace.gradients += 1
                 if outliers.keep(loss):
-                    slots.put(rank, learner.net, version())
+                    slots.put(rank, learner.net, version)
                 else:
                     slots.discard(rank)
             else:  # the server has not taken the last gradient yet

@@ -50,6 +50,8 @@ class ParameterServer:
         self.max_staleness = max_staleness
         self.updates = 0
         self.dropped = 0
+        self.staleness_total = 0  # of the applied gradients: server updates between their parameters and now
+        self.staleness_max = 0
 
     def step(self) -> bool:
         """Apply the gradient in `net`'s .grad: one clipped optimizer step; returns whether the target was copied."""
@@ -62,18 +64,27 @@ class ParameterServer:
         self.target.load_state_dict(self.net.state_dict())
         return True
 
+    def count_applied(self, staleness: int) -> None:
+        self.staleness_total += staleness
+        self.staleness_max = max(self.staleness_max, staleness)
+
     def state_dict(self) -> dict[str, Any]:
-        return {**learner_state(self), "dropped_gradients": self.dropped}
+        return {**learner_state(self), "dropped_gradients": self.dropped, "staleness_total": self.staleness_total,
+                "staleness_max": self.staleness_max}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         load_learner_state(self, saved)
         self.dropped = int(saved.get("dropped_gradients", 0))
+        self.staleness_total = int(saved.get("staleness_total", 0))
+        self.staleness_max = int(saved.get("staleness_max", 0))
 
     def report(self) -> str:
         received = self.updates + self.dropped
         share = self.dropped / received if received else 0.0
+        mean = self.staleness_total / self.updates if self.updates else 0.0
         return (f"parameter server: {self.updates:,} gradients applied, {self.dropped:,} dropped as more than "
-                f"{self.max_staleness} updates stale ({share:.1%})")
+                f"{self.max_staleness} updates stale ({share:.1%}); the applied ones were {mean:.2f} updates "
+                f"stale on average, at most {self.staleness_max}")
 
 
 class ParameterServerWork:
@@ -103,6 +114,7 @@ class ParameterServerWork:
         made_at = self.published.get(version)
         fresh = made_at is not None and is_fresh(made_at, server.updates, server.max_staleness)
         if fresh:
+            server.count_applied(server.updates - made_at)
             if server.step():
                 self.target_params.publish(server.target)
             self.published[self.params.publish(server.net)] = server.updates
