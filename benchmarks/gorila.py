@@ -1,4 +1,5 @@
-"""Gorila's parameter server against K bundles: gradients applied per second, and the share dropped as stale.
+"""Gorila's parameter server against K bundles: gradients applied per second, how stale the applied ones
+were, and the share dropped as stale.
 
 For each K, one run of the command users run, `python -m apex.train --gorila --num-workers K
 --max-seconds S --eval-interval-seconds 0` (CartPole-v1 unless --env-id), then from its metrics.csv the
@@ -29,6 +30,7 @@ from benchmarks.measure import load_average, write_table
 from common.logger import read_csv
 
 REPORT = re.compile(r"parameter server: ([\d,]+) gradients applied, ([\d,]+) dropped")
+STALENESS = re.compile(r"the applied ones were ([\d.]+) updates stale on average, at most (\d+)")
 
 
 def applied_per_second(metrics: list[dict[str, float]]) -> float:
@@ -49,6 +51,16 @@ def server_counts(output: str) -> tuple[int, int]:
     return int(applied.replace(",", "")), int(dropped.replace(",", ""))
 
 
+def server_staleness(output: str) -> tuple[float, int]:
+    """(mean, most) server updates between an applied gradient's parameters and the server's, from the
+    parameter server's last line of a run's output."""
+    found = STALENESS.findall(output)
+    if not found:
+        raise ValueError("no staleness of the applied gradients in the run's output")
+    mean, most = found[-1]
+    return float(mean), int(most)
+
+
 def measure(bundles: int, env_id: str, seconds: float, tmp: Path, extra: list[str]) -> dict[str, Any]:
     run_dir = tmp / f"k{bundles}"
     result = subprocess.run([sys.executable, "-m", "apex.train", "--gorila", "--env-id", env_id, "--num-workers",
@@ -59,10 +71,11 @@ def measure(bundles: int, env_id: str, seconds: float, tmp: Path, extra: list[st
         raise RuntimeError(f"apex.train --gorila failed:\n{result.stderr[-2000:]}")
     metrics = read_csv(run_dir / "metrics.csv")
     applied, dropped = server_counts(result.stdout)
+    mean_staleness, max_staleness = server_staleness(result.stdout)
     row = {"bundles": bundles, "applied_per_second": round(applied_per_second(metrics), 1),
            "env_steps_per_second": round(metrics[-1]["env_steps"] / metrics[-1]["wall_seconds"], 1),
-           "applied": applied, "dropped": dropped,
-           "dropped_share": f"{dropped / max(applied + dropped, 1):.1%}"}
+           "applied": applied, "staleness_mean": mean_staleness, "staleness_max": max_staleness,
+           "dropped": dropped, "dropped_share": f"{dropped / max(applied + dropped, 1):.1%}"}
     print(row, flush=True)
     return row
 
@@ -79,7 +92,9 @@ def main() -> None:
         rows = [measure(k, args.env_id, args.seconds, Path(tmp), extra) for k in args.bundles]
     command = "python -m benchmarks.gorila " + " ".join(sys.argv[1:])
     notes = ["applied_per_second: gradients the parameter server applied per second after the first one; "
-             "env_steps_per_second: over the whole run, the bundles' learning starts included."]
+             "env_steps_per_second: over the whole run, the bundles' learning starts included; "
+             "staleness_mean, staleness_max: server updates between the parameters an applied gradient was "
+             "computed on and the server's own when it applied it."]
     print(write_table("gorila", list(rows[0]), rows, command.strip(), load_at_start, notes, args.out))
 
 

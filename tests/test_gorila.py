@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from apex.config import make_config
-from benchmarks.gorila import applied_per_second, server_counts
+from benchmarks.gorila import applied_per_second, server_counts, server_staleness
 from apex.learner import BundleLearner
 from apex.network import make_network
 from apex.train import cli, main
@@ -398,5 +398,9 @@ def test_benchmark_rate_and_counts_by_hand():
                {"wall_seconds": 4.0, "updates": 50}, {"wall_seconds": 6.0, "updates": 130}]
     assert applied_per_second(metrics) == 30.0  # (130 - 10) / (6 - 2): from the first applied gradient
     assert np.isnan(applied_per_second(metrics[:2]))
-    output = "...\nparameter server: 1,234 gradients applied, 56 dropped as more than 64 updates stale (4.3%)\n"
+    output = ("...\nparameter server: 1,234 gradients applied, 56 dropped as more than 64 updates stale (4.3%); "
+              "the applied ones were 1.25 updates stale on average, at most 7; 0 discarded by the bundles\n")
     assert server_counts(output) == (1234, 56)
+    assert server_staleness(output) == (1.25, 7)
+    with pytest.raises(ValueError, match="no staleness"):
+        server_staleness("parameter server: 1 gradients applied, 0 dropped\n")
