@@ -39,7 +39,7 @@ class Config(ReplayRunConfig):
     apply)"""
     gorila_max_staleness: int = 64
     """with --gorila: the parameter server drops a gradient computed on parameters more than this many of
-    its updates old (Nair et al. 2015, section 4.1); keep it above bundles x gradients per refresh"""
+    its updates old (Nair et al. 2015, section 4.1); keep it above the number of bundles"""
     gorila_loss_outlier_stds: float = 0.0
     """with --gorila: a bundle discards a gradient whose loss is more than this many running standard
     deviations above its running mean loss (Nair et al. 2015, section 4.1; 0: every gradient is sent)"""

@@ -121,6 +121,9 @@ def test_server_applies_a_stale_gradient_only_within_the_bound(channel):
         assert (server.updates, slots.is_empty(slot)) == (updates, True)
     assert server.dropped == 3 and server.counters.updates[0] == 5
     assert (server.staleness_total, server.staleness_max) == (0 + 1 + 2 + 2 + 0, 2), "of the applied ones"
+    resumed = _server(channel, max_staleness=2, target_update_interval=3)[0]
+    resumed.load_state_dict(server.state_dict())
+    assert (resumed.dropped, resumed.staleness_total, resumed.staleness_max) == (3, 5, 2)
     assert server.net.weight.item() == -(1 + 2 + 4 + 16 + 128)
     assert int(params.version) == 2 * 5, "one publication per applied gradient"
     # the target was copied (and published) once, after the 3rd update: w = -(1 + 2 + 4)
@@ -355,6 +358,8 @@ def test_resume_continues_the_servers_counters(tmp_path):
     assert before["counters"]["steps"].sum() >= 3000 and after["counters"]["steps"].sum() >= 6000
     assert after["updates"] > before["updates"] > 0
     assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
+    # one bundle sends a gradient only once the server has applied its last: every one on the current parameters
+    assert before["staleness_max"] == after["staleness_max"] == after["staleness_total"] == 0
 
 
 @pytest.mark.parametrize("argv, expected", [
