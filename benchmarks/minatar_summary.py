@@ -25,7 +25,8 @@ GAMES = tuple(MINATAR_PUBLISHED)
 # each other: oldest first, except that a rerun of a folder's seed with a longer budget follows that folder
 SOURCES = (("minatar", False), ("minatar_others", False), ("minatar_more", False), ("minatar_a2c", False),
            ("minatar_replay", False), ("minatar_si", False), ("minatar_gorila_5m", False), ("minatar_seeds", True),
-           ("minatar_r2d2", False), ("minatar_gorila_fresh", False))
+           ("minatar_r2d2", False), ("minatar_gorila_fresh", False),
+           ("minatar_gorila_fresh_seeds", True))
 FIELDS = ["env_id", "algo", "folder", "seeds", "final_mean", "final_std", "best_mean", "frames_to_threshold",
           "seeds_reached", "frames_per_second", "meets_goal"]
 
