@@ -75,7 +75,7 @@ class ParamRefresh:
         before = self.env_steps
         self.env_steps += env_steps
         if self.env_steps // self.every_steps != before // self.every_steps:
-            self.version = self.params.poll(self.net, self.version)
+            self.now()
 
     def now(self) -> int:
         """Poll the parameters at once (a Gorila bundle, before each gradient); returns the version held."""
