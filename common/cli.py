@@ -16,7 +16,7 @@ import textwrap
 import typing
 from typing import Any, Callable, Sequence, TypeVar
 
-from common.errors import UsageError
+from common.errors import RunFailure, UsageError
 
 __all__ = ["UsageError", "field_docs", "parse_overrides", "run_cli"]  # UsageError: common/envs.py imports it here
 
@@ -106,7 +106,7 @@ def run_cli(main: Callable[[C], Any], make_config: Callable[[dict[str, Any]], C]
     except UsageError as err:  # bad env id, unusable checkpoint, ...: found once the run starts
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # a disk that fills up or turns read-only while the run writes
+    except (OSError, RunFailure) as err:  # a disk that fills up while the run writes, a hung Ray shard
         print(f"{name}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the owner loop (which handles its own) began

@@ -14,6 +14,7 @@ import agent57.train
 import ngu.train
 import r2d2.train
 from apex.config import make_config as apex_config
+from common.errors import RunFailure
 from common.recipe import EnvProbe
 from common.replay.base import ReplayBase
 from common.replay.sequence import SequenceReplay, SequenceReplayConfig, SequenceWriter
@@ -103,6 +104,23 @@ def test_a_disk_that_fills_up_during_the_run_is_one_line(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert code == 1 and err.strip().splitlines() == [
         f"python -m apex.train: error: [Errno 28] No space left on device: '{tmp_path / 'run' / 'ckpt.tmp'}'"]
+
+
+def test_a_part_of_the_run_that_stops_answering_ends_it_in_one_line(tmp_path, capsys, monkeypatch):
+    """RunFailure, what a hung Ray shard raises in the learner's prefetch thread, stops a parallel run:
+    its actor stopped, a final checkpoint written, one line on stderr, exit status 1."""
+    def no_answer(self):
+        raise RunFailure("no answer from the replay shards for a batch in 60 s: stopping the run")
+
+    monkeypatch.setattr("apex.learner.Learner.sample", no_answer)
+    run = tmp_path / "run"
+    code = apex.train.cli(["--num-workers", "1", "--learning-starts", "200", "--max-seconds", "60",
+                           *NO_EVAL, "--run-dir", str(run)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        "python -m apex.train: error: no answer from the replay shards for a batch in 60 s: stopping the run")
+    assert "Traceback" not in err
+    assert list(run.glob("ckpt-*.pt"))
 
 
 def test_a_checkpoint_of_an_older_network_layout_names_the_difference(tmp_path, capsys):

@@ -26,6 +26,7 @@ from apex.network import make_network  # noqa: E402
 from apex.train import main as apex_main  # noqa: E402
 from benchmarks.ray_backend import driver_references, object_store_bytes  # noqa: E402
 from common.distributed.ray_params import state_arrays  # noqa: E402
+from common.errors import RunFailure  # noqa: E402
 from common.distributed.ray_replay import (ReplayShard, ShardedReplay, ShardWriter, concat_batches,  # noqa: E402
                                            global_keys, split_prefix_sums)
 from common.recipe import describe_env  # noqa: E402
@@ -127,6 +128,30 @@ def test_a_shard_whose_total_shrank_since_the_split_scales_its_draws(cluster):
     second = replay.sample(10, 0.0, np.random.default_rng(1))
     assert sorted(second.obs[:, 0].tolist()) == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 4.0, 4.0]
     assert replay.known.sums.tolist() == [6.0, 2.0]
+
+
+def test_a_hung_shard_ends_each_wait_with_a_run_failure_naming_the_request(cluster):
+    """A shard that never answers is alive to Ray, so it is never restarted: the learner's request fails
+    after `answer_seconds` instead of waiting for ever, and the drain at the end after its own wait."""
+    class Hung:
+        def totals(self):
+            time.sleep(3600)
+
+        def apply_updates(self, updates):
+            time.sleep(3600)
+
+    shard = ray.remote(Hung).options(num_cpus=0, max_concurrency=2).remote()
+    replay = ShardedReplay([shard], _vector_config(8), answer_seconds=0.5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RunFailure, match=r"^no answer from the replay shards for their totals in 0.5 s"):
+            replay.refresh()
+        replay.update_priorities(np.array([0]), np.array([1.0]))
+        with pytest.raises(RunFailure, match=r"^no answer from the replay shards to priority updates in 0.2 s"):
+            replay.drain(0.2)
+        assert time.monotonic() - start < 30
+    finally:
+        ray.kill(shard)
 
 
 def test_sharded_sampling_matches_one_replays_distribution(cluster):

@@ -24,7 +24,7 @@ from common.counters import RunCounters
 from common.distributed.actor_loop import Actor
 from common.distributed.config import ReplayRunConfig
 from common.distributed.seams import ParameterChannel, ReplayClient
-from common.errors import UsageError
+from common.errors import RunFailure, UsageError
 from common.replay.base import ReplayBase
 from common.supervisor import Supervisor
 
@@ -160,6 +160,8 @@ class Prefetcher:
 
     def get(self, timeout: float = 1.0) -> Any | None:
         """The next batch, or None if none came within `timeout` seconds."""
+        if isinstance(self.error, RunFailure):
+            raise self.error  # already says what failed
         if self.error is not None:
             raise RuntimeError("the prefetch thread failed") from self.error
         try:

@@ -32,7 +32,7 @@ from common.distributed.config import ReplayRunConfig
 from common.distributed.learner_loop import Learner, ParallelLearnerWork, RateLimit
 from common.distributed.ray_params import ParamStore, RayParams, StoreReader
 from common.distributed.ray_replay import ReplayShard, ShardedReplay, ShardWriter
-from common.errors import UsageError
+from common.errors import RunFailure, UsageError
 from common.recipe import one_line
 from common.replay.base import ReplayBase
 from common.replay.shm import cleanup_stale_segments
@@ -283,6 +283,6 @@ class RayActorsWork:
     def close(self) -> None:
         self.learner_work.close()
         try:
-            self.backend.replay.drain()
-        except (RayActorError, RayTaskError):
+            self.backend.replay.drain(STOP_SECONDS)
+        except (RayActorError, RayTaskError, RunFailure):  # a shard that died or hung: its updates are lost
             pass

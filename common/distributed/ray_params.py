@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from common.distributed.params import PublishedParams
+from common.distributed.ray_replay import ANSWER_SECONDS, answers_within
 
 
 class ParamStore:
@@ -65,7 +66,7 @@ class RayParams:
 
     def _put(self, version: int) -> None:
         if self.pending is not None:
-            ray.get(self.pending)
+            answers_within(self.pending, ANSWER_SECONDS, "the parameter store for a put")
         self.pending = self.store.put.remote(version, [ray.put(state_arrays(self.local.model))])
         self.last_put = time.monotonic()
 

@@ -26,13 +26,27 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import ray
+from ray.exceptions import GetTimeoutError
 
+from common.errors import RunFailure
 from common.replay.base import Inserted, ReplayBase
 
 FRAME_IDS_KEPT = 1 << 16
 """Frame ids a writer can still translate: far more than any writer's history window."""
 NOT_A_FRAME = -2
 """An id no frame ever has (evicted slots read -1): a block's reference to it is dropped by the shard."""
+ANSWER_SECONDS = 60.0
+"""How long the learner waits on the shards' answer to one request before it stops the run: a shard
+answers in milliseconds, so only a hung one (alive to Ray, so never restarted) takes this long."""
+
+
+def answers_within(refs: Any, seconds: float, asked: str) -> Any:
+    """`ray.get(refs)`, or RunFailure after `seconds`; `asked` names the request ("the replay shards for a
+    batch")."""
+    try:
+        return ray.get(refs, timeout=seconds)
+    except GetTimeoutError:
+        raise RunFailure(f"no answer from {asked} in {seconds:g} s: stopping the run") from None
 
 
 class ReplayShard:
@@ -121,8 +135,10 @@ class ShardedReplay:
 
     REFRESH_SECONDS = 0.1
 
-    def __init__(self, shards: Sequence[Any], config: Any, max_queued: int = 4):
+    def __init__(self, shards: Sequence[Any], config: Any, max_queued: int = 4,
+                 answer_seconds: float = ANSWER_SECONDS):
         self.shards, self.config, self.max_queued = list(shards), config, max_queued
+        self.answer_seconds = answer_seconds
         self.lock = threading.Lock()  # the prefetch thread samples while the owner loop updates and refreshes
         self.queued: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self.shards]
         self.known = Totals(*(np.zeros(len(self.shards)) for _ in range(4)))
@@ -134,8 +150,11 @@ class ShardedReplay:
             self.known, self.known_at = totals, time.monotonic()
         return totals
 
+    def _answers(self, refs: list[Any], what: str, seconds: float | None = None) -> list[Any]:
+        return answers_within(refs, self.answer_seconds if seconds is None else seconds, f"the replay shards {what}")
+
     def refresh(self) -> Totals:
-        return self._set_known(ray.get([s.totals.remote() for s in self.shards]))
+        return self._set_known(self._answers([s.totals.remote() for s in self.shards], "for their totals"))
 
     def refresh_if_stale(self) -> None:
         if time.monotonic() - self.known_at > self.REFRESH_SECONDS:
@@ -155,8 +174,9 @@ class ShardedReplay:
         with self.lock:
             updates, self.queued = self.queued, [[] for _ in self.shards]
         min_priority = float(totals.mins.min())
-        answers = ray.get([shard.sample_at.remote(v, total, beta, min_priority, u)
-                           for shard, v, total, u in zip(self.shards, values, totals.sums, updates)])
+        answers = self._answers([shard.sample_at.remote(v, total, beta, min_priority, u)
+                                 for shard, v, total, u in zip(self.shards, values, totals.sums, updates)],
+                                "for a batch")
         self._set_known([row for _, row in answers])
         return concat_batches([part._replace(key=global_keys(part.key, k, len(self.shards)))
                                for k, (part, _) in enumerate(answers) if part is not None])
@@ -176,11 +196,12 @@ class ShardedReplay:
             self.drain()
         return len(keys)
 
-    def drain(self) -> None:
-        """Sends the queued priority updates now and waits for them."""
+    def drain(self, seconds: float | None = None) -> None:
+        """Sends the queued priority updates now and waits for them (at most `seconds`)."""
         with self.lock:
             updates, self.queued = self.queued, [[] for _ in self.shards]
-        ray.get([shard.apply_updates.remote(u) for shard, u in zip(self.shards, updates) if u])
+        self._answers([shard.apply_updates.remote(u) for shard, u in zip(self.shards, updates) if u],
+                      "to priority updates", seconds)
 
 
 class ShardWriter:
