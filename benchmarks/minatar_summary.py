@@ -26,7 +26,7 @@ GAMES = tuple(MINATAR_PUBLISHED)
 SOURCES = (("minatar", False), ("minatar_others", False), ("minatar_more", False), ("minatar_a2c", False),
            ("minatar_replay", False), ("minatar_si", False), ("minatar_gorila_5m", False), ("minatar_seeds", True),
            ("minatar_r2d2", False), ("minatar_gorila_fresh", False),
-           ("minatar_gorila_fresh_seeds", True))
+           ("minatar_gorila_fresh_seeds", True), ("minatar_si_replay", False))
 FIELDS = ["env_id", "algo", "folder", "seeds", "final_mean", "final_std", "best_mean", "frames_to_threshold",
           "seeds_reached", "frames_per_second", "meets_goal"]
 
