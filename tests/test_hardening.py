@@ -117,9 +117,8 @@ def test_a_part_of_the_run_that_stops_answering_ends_it_in_one_line(tmp_path, ca
     code = apex.train.cli(["--num-workers", "1", "--learning-starts", "200", "--max-seconds", "60",
                            *NO_EVAL, "--run-dir", str(run)])
     err = capsys.readouterr().err
-    assert code == 1 and err.strip().splitlines()[-1] == (
-        "python -m apex.train: error: no answer from the replay shards for a batch in 60 s: stopping the run")
-    assert "Traceback" not in err
+    assert code == 1 and err.strip().splitlines() == [
+        "python -m apex.train: error: no answer from the replay shards for a batch in 60 s: stopping the run"]
     assert list(run.glob("ckpt-*.pt"))
 
 
